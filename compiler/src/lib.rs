@@ -1,0 +1,5 @@
+//! sparsec: ONNX frontend, passes, reference interpreter and the `sparsec` command line.
+
+#![warn(missing_docs)]
+
+pub mod interp;

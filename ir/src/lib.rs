@@ -21,3 +21,5 @@ pub use types::{DType, Dim, TensorType};
 pub mod graph;
 pub use graph::{Graph, Node, NodeId, Value, ValueDef, ValueId, Weight};
 pub mod shape;
+pub mod text;
+pub use text::{parse, print, Numbering, ParseError};

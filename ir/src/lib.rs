@@ -23,3 +23,5 @@ pub use graph::{Graph, Node, NodeId, Value, ValueDef, ValueId, Weight};
 pub mod shape;
 pub mod text;
 pub use text::{parse, print, Numbering, ParseError};
+pub mod verify;
+pub use verify::{verify, VerifyError};

@@ -558,8 +558,10 @@ impl<'a> Parser<'a> {
             .map(|&(pos, s)| {
                 s.parse().map_err(|_| {
                     let s = if s.is_empty() { "nothing" } else { s };
-                    self.cur
-                        .error_at(pos, format!("expected a {dtype} element, found `{s}`"))
+                    self.cur.error_at(
+                        pos,
+                        format!("expected an element of type {dtype}, found `{s}`"),
+                    )
                 })
             })
             .collect()

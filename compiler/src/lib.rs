@@ -2,4 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod inputs;
+pub mod inspect;
 pub mod interp;
+pub mod passes;

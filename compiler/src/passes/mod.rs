@@ -1,0 +1,179 @@
+//! The pass manager: a plain table of named passes, named pipelines, and a runner that can print
+//! the IR after a pass, stop after a pass, verify after each pass and time each one.
+//!
+//! Each pass lives in its own file and is a function `fn(&mut Graph, &mut PassContext) ->
+//! Result<bool, PassError>` returning whether it changed the graph.
+
+mod dce;
+mod fold_constants;
+mod infer_shapes;
+
+pub use fold_constants::fold_node;
+pub use infer_shapes::infer_node;
+
+use sparsec_ir::Graph;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a pass failed.
+#[derive(Debug, Error)]
+pub enum PassError {
+    /// The pass name is not in the table.
+    #[error("unknown pass `{0}` (known passes: {known})", known = pass_names().join(", "))]
+    UnknownPass(String),
+    /// A pass failed on a node.
+    #[error("pass `{pass}`: {message}")]
+    Failed {
+        /// The pass.
+        pass: &'static str,
+        /// What went wrong, naming the node.
+        message: String,
+    },
+    /// The graph failed verification after a pass.
+    #[error("IR verification failed after pass `{pass}`:\n{errors}")]
+    Verify {
+        /// The pass after which the graph was checked.
+        pass: &'static str,
+        /// One located error per line.
+        errors: String,
+    },
+}
+
+/// State shared by the passes of one pipeline run.
+#[derive(Debug, Default)]
+pub struct PassContext {
+    /// Log lines passes want the user to see (what they did, per layer).
+    pub notes: Vec<String>,
+}
+
+/// A registered pass.
+#[derive(Clone, Copy)]
+pub struct PassInfo {
+    /// The name used by `--passes` and `--print-after`.
+    pub name: &'static str,
+    /// One line for `--help` and docs.
+    pub description: &'static str,
+    /// The pass itself.
+    pub run: fn(&mut Graph, &mut PassContext) -> Result<bool, PassError>,
+}
+
+/// Every pass, in the order of the default pipeline where they appear in it.
+pub const PASSES: &[PassInfo] = &[
+    PassInfo {
+        name: "infer-shapes",
+        description: "recompute every result type from the operand types and constant operands",
+        run: infer_shapes::run,
+    },
+    PassInfo {
+        name: "fold-constants",
+        description: "evaluate nodes whose operands are all constants (and Shape/Size of static types) into weights",
+        run: fold_constants::run,
+    },
+    PassInfo {
+        name: "dce",
+        description: "remove nodes whose results reach no graph output",
+        run: dce::run,
+    },
+];
+
+/// The names of every pass.
+pub fn pass_names() -> Vec<&'static str> {
+    PASSES.iter().map(|p| p.name).collect()
+}
+
+/// Looks a pass up by name.
+pub fn find_pass(name: &str) -> Result<PassInfo, PassError> {
+    PASSES
+        .iter()
+        .copied()
+        .find(|p| p.name == name)
+        .ok_or_else(|| PassError::UnknownPass(name.to_string()))
+}
+
+/// The default pipeline run after import.
+pub fn default_pipeline() -> Vec<&'static str> {
+    vec!["infer-shapes", "fold-constants", "dce"]
+}
+
+/// Parses a comma-separated pass list (`default` expands to the default pipeline).
+pub fn parse_pipeline(list: &str) -> Result<Vec<&'static str>, PassError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "default" {
+            out.extend(default_pipeline());
+        } else {
+            out.push(find_pass(name)?.name);
+        }
+    }
+    Ok(out)
+}
+
+/// How to run a pipeline.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Print the IR after each pass of this name (to the returned dumps).
+    pub print_after: Option<String>,
+    /// Stop after the first pass of this name.
+    pub stop_after: Option<String>,
+    /// Verify the graph after every pass.
+    pub verify: bool,
+}
+
+/// What a pipeline run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// `(pass, changed, time)` for every pass that ran.
+    pub timings: Vec<(&'static str, bool, Duration)>,
+    /// `(pass, IR text)` for every `print_after` match.
+    pub dumps: Vec<(&'static str, String)>,
+    /// Notes the passes left.
+    pub notes: Vec<String>,
+}
+
+impl RunReport {
+    /// A timing table, one pass per line.
+    pub fn timing_table(&self) -> String {
+        let mut s = String::from("pass               changed   time\n");
+        for (name, changed, t) in &self.timings {
+            s.push_str(&format!(
+                "{name:<18} {:<8} {:>8.3} ms\n",
+                if *changed { "yes" } else { "no" },
+                t.as_secs_f64() * 1e3
+            ));
+        }
+        s
+    }
+}
+
+/// Runs `pipeline` over `graph`.
+pub fn run_pipeline(
+    graph: &mut Graph,
+    pipeline: &[&str],
+    opts: &RunOptions,
+) -> Result<RunReport, PassError> {
+    let mut cx = PassContext::default();
+    let mut report = RunReport::default();
+    for name in pipeline {
+        let pass = find_pass(name)?;
+        let start = Instant::now();
+        let changed = (pass.run)(graph, &mut cx)?;
+        report.timings.push((pass.name, changed, start.elapsed()));
+        if opts.verify {
+            if let Err(errors) = sparsec_ir::verify(graph) {
+                let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                return Err(PassError::Verify {
+                    pass: pass.name,
+                    errors: errors.join("\n"),
+                });
+            }
+        }
+        if opts.print_after.as_deref() == Some(pass.name) {
+            report.dumps.push((pass.name, sparsec_ir::print(graph)));
+        }
+        if opts.stop_after.as_deref() == Some(pass.name) {
+            break;
+        }
+    }
+    report.notes = cx.notes;
+    Ok(report)
+}

@@ -1,11 +1,31 @@
 //! Shape inference: the result types of an op from its operand types and constant operand values.
 //!
-//! One module per op family. A dimension that cannot be known at compile time (for example the
-//! result of a `Reshape` whose shape operand is computed at run time) is `Dim::Sym("?")`.
+//! [`infer`] checks the operand and result counts against the op table, then dispatches to one
+//! module per op family. A dimension that cannot be known at compile time (for example the result
+//! of a `Reshape` whose shape operand is computed at run time) is `Dim::Sym("?")`; named symbolic
+//! dimensions (such as a `batch` graph input dimension) flow through every op that keeps them.
 
-use crate::op::Op;
+mod conv;
+mod ctx;
+mod dims;
+mod elementwise;
+mod index;
+mod layout;
+mod matmul;
+mod norm;
+mod pool;
+mod reduce;
+mod shape_ops;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_shape;
+
+use crate::op::{Family, Op};
 use crate::tensor::Tensor;
 use crate::types::TensorType;
+use ctx::Ctx;
 use thiserror::Error;
 
 /// What shape inference knows of one operand.
@@ -23,16 +43,44 @@ pub struct InputFact<'a> {
 pub struct ShapeError(pub String);
 
 /// Infers the types of the first `n_outputs` results of `op`.
+///
+/// `inputs[k]` is `None` for an omitted optional operand. The error message starts with the op
+/// name and says which operand is wrong and why.
 pub fn infer(
     op: &Op,
     inputs: &[Option<InputFact>],
     n_outputs: usize,
 ) -> Result<Vec<TensorType>, ShapeError> {
-    // Placeholder until the per-family rules land: every result takes the first operand's type.
-    let first = inputs
-        .iter()
-        .flatten()
-        .next()
-        .ok_or_else(|| ShapeError(format!("{}: no operand", op.name())))?;
-    Ok(vec![first.ty.clone(); n_outputs])
+    let cx = Ctx::new(op, inputs, n_outputs);
+    cx.check_arity()?;
+    let out = match op.family() {
+        Family::Unary | Family::Binary | Family::Variadic | Family::Misc => elementwise::infer(&cx),
+        Family::MatMul => matmul::infer(&cx),
+        Family::Conv => conv::infer(&cx),
+        Family::Pool => pool::infer(&cx),
+        Family::Norm => norm::infer(&cx),
+        Family::Reduce => reduce::infer(&cx),
+        Family::Shape => match op {
+            Op::Reshape { .. }
+            | Op::Flatten { .. }
+            | Op::Transpose { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice { .. }
+            | Op::Expand { .. }
+            | Op::Tile { .. } => shape_ops::infer(&cx),
+            _ => layout::infer(&cx),
+        },
+        Family::Index => index::infer(&cx),
+    }?;
+    if out.len() != n_outputs {
+        return Err(cx.err(format!(
+            "inferred {} results, {} expected",
+            out.len(),
+            n_outputs
+        )));
+    }
+    Ok(out)
 }

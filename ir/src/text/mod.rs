@@ -1,5 +1,5 @@
-//! The text form of a [`Graph`]: a stable printer ([`print`]), its parser ([`parse`]) and the
-//! [`Numbering`] that names values and nodes the way the printer does.
+//! The text form of a [`Graph`](crate::Graph): a stable printer ([`print()`]), its parser
+//! ([`parse()`]) and the [`Numbering`] that names values and nodes the way the printer does.
 //!
 //! The form is modelled on Cranelift's textual IR. One line defines one weight or one node, values
 //! are renumbered densely in topological order so snapshots do not churn, and weights print as
@@ -48,7 +48,7 @@
 //! Rust's shortest round-trip form) and parses back with its data.
 //!
 //! Only values that are referenced or are graph inputs/outputs print; dead entries of the value
-//! table are skipped. For every graph that passes [`crate::verify`],
+//! table are skipped. For every graph that passes [`crate::verify()`],
 //! `print(&parse(&print(g))?) == print(g)`.
 
 mod lexer;

@@ -2,7 +2,7 @@
 //!
 //! A [`Graph`] holds values (graph inputs, weights, node results) and nodes (an [`Op`] applied to
 //! an ordered list of operands). Weights carry their data and [`SparsityFacts`] from the moment
-//! they are created. The graph has a stable text form ([`print`], [`parse`]) and a [`verify`]
+//! they are created. The graph has a stable text form ([`print()`], [`parse()`]) and a [`verify()`]
 //! function that checks its invariants.
 
 #![warn(missing_docs)]

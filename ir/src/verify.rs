@@ -19,9 +19,9 @@
 //!    the operand types and the data of weight operands: same element type and rank, and equal
 //!    dimensions, where `?` on either side matches anything. When inference fails, its message is
 //!    reported for the node. Nodes that break invariant 1, 2 or 4 are not inferred.
-//! 6. **Weights.** A weight's type is fully known and its sparsity facts count that many
-//!    elements and at most that many nonzeros; when the weight has data, the type is the data's
-//!    type and the facts equal [`SparsityFacts::compute`] of the data.
+//! 6. **Weights.** A weight's type is fully known, with an element count that fits a `usize`;
+//!    its facts count that many elements and at most that many nonzeros; when the weight has
+//!    data, the type is the data's type and the facts equal [`SparsityFacts::compute`] of it.
 //! 7. **Names.** Graph inputs and outputs have non-empty names, and no two different values
 //!    among them share a name (a value that is both an input and an output, or an output twice,
 //!    is one value).
@@ -324,8 +324,11 @@ impl Verifier<'_> {
             let ty = &value.ty;
             let facts = &weight.facts;
             let mut bad = Vec::new();
-            match ty.numel() {
-                None => bad.push(format!("type {ty} is not fully known")),
+            let numel = ty
+                .shape()
+                .and_then(|s| s.iter().try_fold(1usize, |n, &d| n.checked_mul(d)));
+            match numel {
+                None => bad.push(format!("type {ty} is not fully known or too large")),
                 Some(n) if n != facts.numel => bad.push(format!(
                     "facts count {} elements, type {ty} has {n}",
                     facts.numel

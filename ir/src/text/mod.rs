@@ -1,5 +1,5 @@
-//! The text form of a [`Graph`]: a stable printer ([`print`]), its parser ([`parse`]) and the
-//! [`Numbering`] that names values and nodes the way the printer does.
+//! The text form of a [`Graph`](crate::Graph): a stable printer ([`print()`]), its parser
+//! ([`parse()`]) and the [`Numbering`] that names values and nodes the way the printer does.
 //!
 //! The form is modelled on Cranelift's textual IR. One line defines one weight or one node, values
 //! are renumbered densely in topological order so snapshots do not churn, and weights print as
@@ -8,9 +8,11 @@
 //! ```text
 //! graph @digits_mlp(%x: f32[batch,64]) -> (%logits: f32[batch,10]) {
 //!   @w0 = weight f32[1024,64] nnz=6554 density=0.1000 pattern=unstructured zero_rows=0 "fc1.weight"
-//!   @w1 = const i64[2] [1,-1] "shape"
-//!   %0 = gemm %x, @w0, @w2 {trans_b=1} : f32[batch,1024] "fc1"
-//!   %1, %2 = split %0, _ {axis=1} : f32[batch,512], f32[batch,512] "split"
+//!   @w1 = weight f32[1024] nnz=1024 density=1.0000 pattern=dense zero_rows=0 "fc1.bias"
+//!   @w2 = weight f32[10,512] nnz=2560 density=0.5000 pattern=2:4 zero_rows=0 "fc2.weight"
+//!   %0 = gemm %x, @w0, @w1 {trans_b=1} : f32[batch,1024] "fc1"
+//!   %1, %2 = split %0, _ {axis=1, num_outputs=2} : f32[batch,512], f32[batch,512] "split"
+//!   %logits = gemm %1, @w2, _ {trans_b=1} : f32[batch,10] "fc2"
 //!   return %logits
 //! }
 //! ```
@@ -48,7 +50,7 @@
 //! Rust's shortest round-trip form) and parses back with its data.
 //!
 //! Only values that are referenced or are graph inputs/outputs print; dead entries of the value
-//! table are skipped. For every graph that passes [`crate::verify`],
+//! table are skipped. For every graph that passes [`crate::verify()`],
 //! `print(&parse(&print(g))?) == print(g)`.
 
 mod lexer;
@@ -139,5 +141,22 @@ mod tests {
         assert_eq!(ident_or_quoted("fc1.weight"), "fc1.weight");
         assert_eq!(ident_or_quoted("a b"), "\"a b\"");
         assert_eq!(quote("q\"\\\n\t\u{1}"), "\"q\\\"\\\\\\n\\t\\u{1}\"");
+    }
+
+    #[test]
+    fn the_module_doc_example_is_canonical() {
+        let example = "\
+graph @digits_mlp(%x: f32[batch,64]) -> (%logits: f32[batch,10]) {
+  @w0 = weight f32[1024,64] nnz=6554 density=0.1000 pattern=unstructured zero_rows=0 \"fc1.weight\"
+  @w1 = weight f32[1024] nnz=1024 density=1.0000 pattern=dense zero_rows=0 \"fc1.bias\"
+  @w2 = weight f32[10,512] nnz=2560 density=0.5000 pattern=2:4 zero_rows=0 \"fc2.weight\"
+  %0 = gemm %x, @w0, @w1 {trans_b=1} : f32[batch,1024] \"fc1\"
+  %1, %2 = split %0, _ {axis=1, num_outputs=2} : f32[batch,512], f32[batch,512] \"split\"
+  %logits = gemm %1, @w2, _ {trans_b=1} : f32[batch,10] \"fc2\"
+  return %logits
+}
+";
+        let g = parse(example).expect("the example parses");
+        assert_eq!(print(&g), example);
     }
 }

@@ -10,9 +10,10 @@ use std::collections::{HashMap, HashSet};
 /// order). Graph inputs and outputs with a unique non-empty source name keep it; every other
 /// value is numbered densely in print order: unnamed graph inputs first, then node results, then
 /// unnamed graph outputs that no node defines. Weights are numbered `@w0, @w1, ...` in order of
-/// first use (node operands in print order, then graph outputs). Values that do not print (dead
-/// entries of the value table, results of removed nodes) are numbered after all printed ones, so
-/// every value a node or graph output reads has a name.
+/// first use (node operands in print order, then graph outputs). Results of removed nodes that
+/// are still read (dangling uses, which have no defining line) are numbered after every printed
+/// value, so everything a node or graph output reads has a name; dead entries of the value table
+/// that nothing reads are `%<unprinted>`.
 #[derive(Clone, Debug)]
 pub struct Numbering {
     values: Vec<String>,
@@ -140,7 +141,8 @@ impl Numbering {
         }
     }
 
-    /// The printed name of a value (`%x`, `%7`, `@w3`, `%"gpu_0/data_0"`).
+    /// The printed name of a value (`%x`, `%7`, `@w3`, `%"gpu_0/data_0"`; `%<unprinted>` for a
+    /// value nothing reads).
     pub fn value(&self, v: ValueId) -> &str {
         self.values
             .get(v.index())

@@ -86,8 +86,9 @@ impl<'a> Parser<'a> {
     /// `graph @name(inputs) -> (outputs) { statements return }`.
     fn graph(mut self) -> PResult<Graph> {
         self.cur.skip_blank_lines();
+        let start = self.cur.pos();
         if self.cur.ident() != Some("graph") {
-            return Err(self.cur.error_at(0, "expected `graph`"));
+            return Err(self.cur.error_at(start, "expected `graph`"));
         }
         self.cur.expect('@', "before the graph name")?;
         self.graph.name = self.name("the graph name")?;
@@ -441,12 +442,19 @@ impl<'a> Parser<'a> {
                 ),
             )
         })?;
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| {
+                self.cur
+                    .error_at(ty_pos, format!("weight `{text}` has too many elements"))
+            })?;
         let v = if kind == "weight" {
-            let facts = self.facts(kind_pos, &text, shape.iter().product())?;
+            let facts = self.facts(kind_pos, &text, numel)?;
             let name = self.optional_string()?;
             self.graph.add_weight_facts(name, ty, facts)
         } else {
-            let tensor = self.const_data(&text, ty.dtype, shape)?;
+            let tensor = self.const_data(&text, ty.dtype, shape, numel)?;
             let name = self.optional_string()?;
             self.graph.add_weight(name, tensor)
         };
@@ -457,43 +465,37 @@ impl<'a> Parser<'a> {
 
     /// `nnz=N density=D pattern=P zero_rows=Z` (any order; `density` is optional and ignored).
     fn facts(&mut self, kind_pos: usize, text: &str, numel: usize) -> PResult<SparsityFacts> {
-        let (mut nnz, mut pattern, mut zero_rows, mut density) = (None, None, None, None);
+        const KEYS: [&str; 4] = ["nnz", "density", "pattern", "zero_rows"];
+        let mut seen: Vec<&str> = Vec::new();
+        let (mut nnz, mut pattern, mut zero_rows) = (None, None, None);
         while self.cur.peek_token().is_some_and(is_ident_start) {
             let pos = self.cur.pos();
             let key = self.cur.ident().unwrap_or_default();
-            self.cur.expect('=', &format!("after `{key}`"))?;
-            let vpos = self.pos();
-            let value = self.cur.word(&['"']);
-            let count = |v: &str| v.parse::<usize>().ok();
-            let (seen, ok) = match key {
-                "nnz" => (nnz.replace(count(value)).is_some(), nnz.flatten().is_some()),
-                "zero_rows" => (
-                    zero_rows.replace(count(value)).is_some(),
-                    zero_rows.flatten().is_some(),
-                ),
-                "pattern" => (
-                    pattern.replace(Pattern::parse(value)).is_some(),
-                    pattern.flatten().is_some(),
-                ),
-                "density" => (
-                    density.replace(value.parse::<f64>().ok()).is_some(),
-                    density.flatten().is_some(),
-                ),
-                _ => {
-                    return Err(self
-                        .cur
-                        .error_at(pos, format!("unknown weight fact `{key}`")))
-                }
-            };
-            if seen {
+            if !KEYS.contains(&key) {
+                return Err(self
+                    .cur
+                    .error_at(pos, format!("unknown weight fact `{key}`")));
+            }
+            if seen.contains(&key) {
                 return Err(self
                     .cur
                     .error_at(pos, format!("duplicate weight fact `{key}`")));
             }
-            if !ok {
-                return Err(self
-                    .cur
-                    .error_at(vpos, format!("invalid value `{value}` for `{key}`")));
+            seen.push(key);
+            self.cur.expect('=', &format!("after `{key}`"))?;
+            let vpos = self.pos();
+            let value = self.cur.word(&['"']);
+            let invalid = || {
+                self.cur
+                    .error_at(vpos, format!("invalid value `{value}` for `{key}`"))
+            };
+            match key {
+                "nnz" => nnz = Some(value.parse::<usize>().map_err(|_| invalid())?),
+                "zero_rows" => zero_rows = Some(value.parse::<usize>().map_err(|_| invalid())?),
+                "pattern" => pattern = Some(Pattern::parse(value).ok_or_else(invalid)?),
+                _ => {
+                    value.parse::<f64>().map_err(|_| invalid())?;
+                }
             }
         }
         let missing = |what: &str| {
@@ -502,14 +504,20 @@ impl<'a> Parser<'a> {
         };
         Ok(SparsityFacts {
             numel,
-            nnz: nnz.flatten().ok_or_else(|| missing("nnz"))?,
-            zero_rows: zero_rows.flatten().ok_or_else(|| missing("zero_rows"))?,
-            pattern: pattern.flatten().ok_or_else(|| missing("pattern"))?,
+            nnz: nnz.ok_or_else(|| missing("nnz"))?,
+            zero_rows: zero_rows.ok_or_else(|| missing("zero_rows"))?,
+            pattern: pattern.ok_or_else(|| missing("pattern"))?,
         })
     }
 
     /// `[e0,e1,...]`: exactly as many elements as the shape holds.
-    fn const_data(&mut self, text: &str, dtype: DType, shape: Vec<usize>) -> PResult<Tensor> {
+    fn const_data(
+        &mut self,
+        text: &str,
+        dtype: DType,
+        shape: Vec<usize>,
+        numel: usize,
+    ) -> PResult<Tensor> {
         let list_pos = self.pos();
         self.cur.expect('[', "before the constant's elements")?;
         let mut elems: Vec<(usize, &str)> = Vec::new();
@@ -523,7 +531,6 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let numel: usize = shape.iter().product();
         if elems.len() != numel {
             return Err(self.cur.error_at(
                 list_pos,

@@ -3,3 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod interp;
+pub mod onnx;
+pub mod tensor_io;

@@ -367,3 +367,235 @@ fn from_fortran(shape: &[usize], data: TensorData) -> Result<Tensor, TensorError
     };
     Tensor::new(shape.to_vec(), out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::f16;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh scratch folder.
+    fn scratch() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "sparsec-tensor-io-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("scratch folder");
+        d
+    }
+
+    /// An `.npy` file: magic, version, padded header, data.
+    fn npy(major: u8, header: &str, data: &[u8]) -> Vec<u8> {
+        let mut h = header.to_string();
+        let prefix = if major == 1 { 10 } else { 12 };
+        while !(prefix + h.len() + 1).is_multiple_of(64) {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = NPY_MAGIC.to_vec();
+        out.extend([major, 0]);
+        if major == 1 {
+            out.extend((h.len() as u16).to_le_bytes());
+        } else {
+            out.extend((h.len() as u32).to_le_bytes());
+        }
+        out.extend(h.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    fn read_bytes(
+        dir: &Path,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<(Option<String>, Tensor), TensorIoError> {
+        let p = dir.join(file);
+        fs::write(&p, bytes).expect("write test file");
+        read_tensor(&p)
+    }
+
+    #[test]
+    fn pb_round_trip_of_every_dtype() {
+        let dir = scratch();
+        let tensors = [
+            Tensor::from_f32(&[2, 2], vec![1.0, -2.5, 0.0, f32::MAX]),
+            Tensor::new(vec![3], TensorData::F64(vec![0.1, -1e300, 7.0])).unwrap(),
+            Tensor::new(
+                vec![2],
+                TensorData::F16(vec![f16::from_f32(1.5), f16::from_f32(-0.25)]),
+            )
+            .unwrap(),
+            Tensor::from_i64(&[], vec![-(1 << 50)]),
+            Tensor::new(vec![2], TensorData::I32(vec![i32::MIN, 4])).unwrap(),
+            Tensor::new(vec![2], TensorData::I8(vec![-128, 127])).unwrap(),
+            Tensor::new(vec![1, 2], TensorData::U8(vec![0, 255])).unwrap(),
+            Tensor::from_bool(&[3], vec![true, false, true]),
+            Tensor::zeros(DType::F32, &[0, 4]),
+        ];
+        for (i, t) in tensors.iter().enumerate() {
+            let p = dir.join(format!("t{i}.pb"));
+            write_tensor_pb(&p, "my_tensor", t).unwrap();
+            let (name, back) = read_tensor(&p).unwrap();
+            assert_eq!(name.as_deref(), Some("my_tensor"));
+            assert_eq!(&back, t);
+        }
+        // Only the written files are left: the temporary files were renamed.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), tensors.len());
+        // An unnamed tensor reads back without a name.
+        let p = dir.join("unnamed.pb");
+        write_tensor_pb(&p, "", &tensors[0]).unwrap();
+        assert_eq!(read_tensor(&p).unwrap().0, None);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn proto_encoding_is_little_endian_raw_data() {
+        let p = tensor_to_proto("w", &Tensor::from_i64(&[2], vec![1, -1]));
+        assert_eq!(p.data_type, 7);
+        assert_eq!(p.dims, vec![2]);
+        assert_eq!(&p.raw_data[..8], &1i64.to_le_bytes());
+        assert_eq!(&p.raw_data[8..], &(-1i64).to_le_bytes());
+    }
+
+    #[test]
+    fn npy_f32_i64_bool_and_one_byte_types() {
+        let dir = scratch();
+        let f: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+        let (name, t) = read_bytes(&dir, "a.npy", &npy(1, h, &f)).unwrap();
+        assert_eq!(name, None);
+        assert_eq!(
+            t,
+            Tensor::from_f32(&[2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+
+        let i: Vec<u8> = [7i64, -8].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let h = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }";
+        let (_, t) = read_bytes(&dir, "b.npy", &npy(2, h, &i)).unwrap();
+        assert_eq!(t, Tensor::from_i64(&[2], vec![7, -8]));
+
+        let h = "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }";
+        let (_, t) = read_bytes(&dir, "c.npy", &npy(3, h, &[1, 0, 1])).unwrap();
+        assert_eq!(t, Tensor::from_bool(&[3], vec![true, false, true]));
+
+        let h = "{'descr': '<u1', 'fortran_order': False, 'shape': (), }";
+        let (_, t) = read_bytes(&dir, "d.npy", &npy(1, h, &[200])).unwrap();
+        assert_eq!(t.data(), &TensorData::U8(vec![200]));
+        assert_eq!(t.shape(), &[] as &[usize]);
+
+        let h = "{'descr': '|i1', 'fortran_order': False, 'shape': (1, 1), }";
+        let (_, t) = read_bytes(&dir, "e.npy", &npy(1, h, &[0xfe])).unwrap();
+        assert_eq!(t.data(), &TensorData::I8(vec![-2]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_fortran_order_is_transposed() {
+        let dir = scratch();
+        // The 2x3 matrix [[1,2,3],[4,5,6]] stored column by column.
+        let f: Vec<u8> = [1i32, 4, 2, 5, 3, 6]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let h = "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }";
+        let (_, t) = read_bytes(&dir, "f.npy", &npy(1, h, &f)).unwrap();
+        assert_eq!(t.shape(), &[2, 3]);
+        assert_eq!(t.to_i64_vec(), vec![1, 2, 3, 4, 5, 6]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_errors_name_the_file() {
+        let dir = scratch();
+        let ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+        let cases: Vec<(&str, Vec<u8>, &str, bool)> = vec![
+            (
+                "trunc_data.npy",
+                npy(1, ok, &[0; 7]),
+                "truncated data",
+                false,
+            ),
+            ("extra.npy", npy(1, ok, &[0; 9]), "after the data", false),
+            (
+                "trunc_header.npy",
+                npy(1, ok, &[])[..20].to_vec(),
+                "truncated header",
+                false,
+            ),
+            ("short.npy", NPY_MAGIC.to_vec(), "truncated header", false),
+            (
+                "big.npy",
+                npy(
+                    1,
+                    "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }",
+                    &[0; 8],
+                ),
+                "big-endian",
+                true,
+            ),
+            (
+                "complex.npy",
+                npy(
+                    1,
+                    "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }",
+                    &[0; 8],
+                ),
+                "<c8",
+                true,
+            ),
+            ("version.npy", npy(9, ok, &[0; 8]), "version 9", true),
+            (
+                "garbage_header.npy",
+                npy(1, "{'descr': <f4}", &[]),
+                "header",
+                false,
+            ),
+        ];
+        for (file, bytes, why, unsupported) in cases {
+            let e = read_bytes(&dir, file, &bytes).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains(file) && msg.contains(why),
+                "{file}: `{msg}` should say `{why}`"
+            );
+            assert_eq!(
+                matches!(e, TensorIoError::Unsupported { .. }),
+                unsupported,
+                "{msg}"
+            );
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pb_errors_name_the_file() {
+        let dir = scratch();
+        let t = Tensor::from_f32(&[4], vec![1.0, 2.0, 3.0, 4.0]);
+        let p = dir.join("full.pb");
+        write_tensor_pb(&p, "t", &t).unwrap();
+        let bytes = fs::read(&p).unwrap();
+        let e = read_bytes(&dir, "cut.pb", &bytes[..bytes.len() - 3]).unwrap_err();
+        assert!(matches!(e, TensorIoError::Format { .. }), "{e}");
+        assert!(e.to_string().contains("cut.pb"), "{e}");
+
+        let e = read_bytes(&dir, "text.pb", b"this is not a tensor\n").unwrap_err();
+        assert!(e.to_string().contains("text.pb"), "{e}");
+        let e = read_bytes(&dir, "empty.pb", b"").unwrap_err();
+        assert!(e.to_string().contains("empty.pb"), "{e}");
+
+        let mut proto = tensor_to_proto("s", &t);
+        proto.data_type = 8;
+        let e = read_bytes(&dir, "string.pb", &proto.write_to_bytes().unwrap()).unwrap_err();
+        assert!(matches!(e, TensorIoError::Unsupported { .. }), "{e}");
+
+        let e = read_tensor(&dir.join("missing.pb")).unwrap_err();
+        assert!(matches!(e, TensorIoError::Io { .. }), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

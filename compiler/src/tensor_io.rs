@@ -66,7 +66,7 @@ pub fn read_tensor(path: &Path) -> Result<(Option<String>, Tensor), TensorIoErro
     };
     let proto = TensorProto::parse_from_bytes(&bytes)
         .map_err(|e| fmt(format!("not a TensorProto or .npy file: {e}")))?;
-    if proto.dims.is_empty() && proto.data_type == 0 {
+    if proto.data_type == 0 {
         return Err(fmt("not a TensorProto or .npy file: no element type".into()));
     }
     let base = path.parent().filter(|p| !p.as_os_str().is_empty());
@@ -225,7 +225,9 @@ struct NpyHeader {
 
 /// The IR element type of an `.npy` `descr`; big-endian and other types are unsupported.
 fn npy_dtype(descr: &str) -> Result<DType, NpyError> {
-    let (order, code) = descr.split_at(descr.len().min(1));
+    let mut chars = descr.chars();
+    let order = chars.next().unwrap_or(' ');
+    let code = chars.as_str();
     let dtype = match code {
         "f4" => DType::F32,
         "f8" => DType::F64,
@@ -242,13 +244,13 @@ fn npy_dtype(descr: &str) -> Result<DType, NpyError> {
         }
     };
     let ok = match order {
-        "<" => true,
+        '<' => true,
         // Byte order does not matter for one-byte types.
-        "|" | ">" | "=" => dtype.size_bytes() == 1,
+        '|' | '>' | '=' => dtype.size_bytes() == 1,
         _ => false,
     };
     if !ok {
-        let why = if order == ">" { "big-endian " } else { "" };
+        let why = if order == '>' { "big-endian " } else { "" };
         return Err(NpyError::Unsupported(format!(
             "{why}.npy element type `{descr}`"
         )));
@@ -550,6 +552,16 @@ mod tests {
                 true,
             ),
             ("version.npy", npy(9, ok, &[0; 8]), "version 9", true),
+            (
+                "utf8.npy",
+                npy(
+                    3,
+                    "{'descr': 'éf4', 'fortran_order': False, 'shape': (1,), }",
+                    &[0; 4],
+                ),
+                "éf4",
+                true,
+            ),
             (
                 "garbage_header.npy",
                 npy(1, "{'descr': <f4}", &[]),

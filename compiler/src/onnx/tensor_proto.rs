@@ -15,6 +15,10 @@ use sparsec_ir::{DType, Tensor, TensorData};
 use super::external;
 use super::ImportError;
 
+/// The largest dense tensor a sparse tensor may expand to (its dims are not backed by data, so
+/// they are bounded before allocating).
+const MAX_SPARSE_DENSE_BYTES: usize = 1 << 34;
+
 /// ONNX `TensorProto.DataType` codes of the IR element types.
 const FLOAT: i32 = 1;
 const UINT8: i32 = 2;
@@ -88,6 +92,12 @@ pub fn onnx_dtype_name(code: i32) -> String {
 
 /// The IR element type of an ONNX code, or an unsupported-dtype error naming `what`.
 pub(crate) fn dtype_or_err(code: i32, what: &str) -> Result<DType, ImportError> {
+    if code == 0 {
+        return Err(ImportError::Tensor {
+            tensor: what.to_string(),
+            reason: "no element type".into(),
+        });
+    }
     dtype_from_onnx(code).ok_or_else(|| ImportError::UnsupportedDType {
         tensor: what.to_string(),
         dtype: onnx_dtype_name(code),
@@ -253,6 +263,12 @@ pub(crate) fn decode_sparse(
     let values = decode_tensor(values, label, base_dir)?;
     let shape = dims_to_shape(&p.dims).map_err(err)?;
     let numel = numel_of(&shape).ok_or_else(|| err(format!("dims {:?} overflow", p.dims)))?;
+    if numel.saturating_mul(values.dtype().size_bytes()) > MAX_SPARSE_DENSE_BYTES {
+        return Err(err(format!(
+            "sparse tensor of dims {:?} is too large to densify",
+            p.dims
+        )));
+    }
     let nnz = values.numel();
     if values.rank() != 1 {
         return Err(err(format!(

@@ -128,6 +128,7 @@ fn data_length_mismatch_is_an_error_naming_the_tensor() {
         tp_f32("short", &[2, 2], &[1.0, 2.0, 3.0]),
         tp("short", INT64, &[2]),
         tp_f32("short", &[-1], &[]),
+        tp_raw("short", 0, &[1], vec![0]),
     ] {
         let e = init_roundtrip(t).unwrap_err();
         assert!(
@@ -267,6 +268,19 @@ fn sparse_initializers_become_dense_weights() {
     let g = model(17).sparse_init(s).output("lin").import().unwrap();
     assert_eq!(output_data(&g, 0).as_i64(), Some(&[5, 0, 0, 0, 0, 6][..]));
     assert_eq!(g.weight(g.outputs()[0]).unwrap().facts.nnz, 2);
+
+    // Dims too large to densify are refused before allocating.
+    let s = sparse(
+        tp_f32("huge", &[1], &[1.0]),
+        tp_i64("", &[1], &[0]),
+        &[1 << 40, 1 << 20],
+    );
+    let e = model(17)
+        .sparse_init(s)
+        .output("huge")
+        .import()
+        .unwrap_err();
+    assert!(e.to_string().contains("too large"), "{e}");
 
     // Out-of-range indices are an error naming the tensor.
     let s = sparse(tp_f32("bad", &[1], &[1.0]), tp_i64("", &[1], &[6]), &[2, 3]);

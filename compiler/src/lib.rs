@@ -2,7 +2,10 @@
 
 #![warn(missing_docs)]
 
+pub mod conformance;
 pub mod inputs;
 pub mod inspect;
 pub mod interp;
+pub mod onnx;
 pub mod passes;
+pub mod tensor_io;

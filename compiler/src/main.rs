@@ -1,1 +1,268 @@
-fn main() {}
+//! The `sparsec` command line: `inspect`, `ir` and `run` over ONNX models.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use sparsec::inputs::bind_inputs;
+use sparsec::onnx::{import_file, ImportOptions};
+use sparsec::passes::{default_pipeline, parse_pipeline, run_pipeline, RunOptions};
+use sparsec::tensor_io::{read_tensor, write_tensor_pb};
+use sparsec_ir::{Graph, Tensor, TensorData};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// sparsec: an ahead-of-time compiler that makes pruned (sparse) ONNX models run fast.
+#[derive(Parser)]
+#[command(name = "sparsec", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show every weight-bearing node with its weight's shape, nonzeros, density and sparsity
+    /// pattern, and model totals (parameters, nonzeros, MACs dense vs nonzero-only, bytes).
+    Inspect {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dims: DimArgs,
+    },
+    /// Print the model's IR in sparsec's text form after import and a pass pipeline.
+    Ir {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Comma-separated passes to run (`default` is the default pipeline; empty runs none).
+        #[arg(long, default_value = "default")]
+        passes: String,
+        /// Print the IR after this pass (instead of only at the end).
+        #[arg(long, value_name = "PASS")]
+        print_after: Option<String>,
+        /// Stop the pipeline after this pass.
+        #[arg(long, value_name = "PASS")]
+        stop_after: Option<String>,
+        /// Print a per-pass timing table to stderr.
+        #[arg(long)]
+        time_passes: bool,
+        #[command(flatten)]
+        dims: DimArgs,
+    },
+    /// Run the model on input tensors and write its outputs.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct DimArgs {
+    /// Bind a symbolic dimension of the model's inputs, e.g. `--dim batch=1` (repeatable).
+    #[arg(long = "dim", value_name = "NAME=VALUE")]
+    dims: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// An input tensor, `NAME=FILE`, FILE an ONNX TensorProto `.pb` or a numpy `.npy` (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE", conflicts_with = "inputs")]
+    input: Vec<String>,
+    /// An ONNX `test_data_set_N` folder: `input_K.pb` for the K-th graph input.
+    #[arg(long, value_name = "DIR")]
+    inputs: Option<PathBuf>,
+    /// Write each output to DIR/<name>.pb (the folder is created if missing).
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// The execution engine; `interp` is the reference interpreter (the only one for now).
+    #[arg(long, default_value = "interp", value_parser = ["interp"])]
+    engine: String,
+    #[command(flatten)]
+    dims: DimArgs,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error in sparsec (please report it): {info}");
+    }));
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { model, json, dims } => {
+            let graph = load(&model, &dims)?;
+            let report = sparsec::inspect::inspect(&graph);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", report.to_table());
+            }
+            Ok(())
+        }
+        Command::Ir {
+            model,
+            passes,
+            print_after,
+            stop_after,
+            time_passes,
+            dims,
+        } => {
+            let mut graph = import(&model, &dims)?;
+            let pipeline = parse_pipeline(&passes)?;
+            let opts = RunOptions {
+                print_after: print_after.clone(),
+                stop_after,
+                verify: cfg!(debug_assertions),
+            };
+            let report = run_pipeline(&mut graph, &pipeline, &opts)?;
+            if time_passes {
+                eprint!("{}", report.timing_table());
+            }
+            if print_after.is_some() {
+                for (pass, text) in &report.dumps {
+                    println!("; after {pass}");
+                    print!("{text}");
+                }
+            } else {
+                print!("{}", sparsec_ir::print(&graph));
+            }
+            Ok(())
+        }
+        Command::Run(args) => run(args),
+    }
+}
+
+fn parse_dims(d: &DimArgs) -> Result<BTreeMap<String, usize>> {
+    let mut out = BTreeMap::new();
+    for s in &d.dims {
+        let (name, value) = s
+            .split_once('=')
+            .with_context(|| format!("--dim `{s}`: expected NAME=VALUE"))?;
+        let v: usize = value
+            .parse()
+            .with_context(|| format!("--dim `{s}`: `{value}` is not a non-negative integer"))?;
+        out.insert(name.to_string(), v);
+    }
+    Ok(out)
+}
+
+fn import(model: &Path, dims: &DimArgs) -> Result<Graph> {
+    let opts = ImportOptions {
+        dims: parse_dims(dims)?,
+        ..ImportOptions::default()
+    };
+    import_file(model, &opts).with_context(|| format!("cannot import {}", model.display()))
+}
+
+/// Imports and runs the default pipeline.
+fn load(model: &Path, dims: &DimArgs) -> Result<Graph> {
+    let mut graph = import(model, dims)?;
+    run_pipeline(&mut graph, &default_pipeline(), &RunOptions::default())?;
+    Ok(graph)
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let graph = load(&args.model, &args.dims)?;
+    let mut given: Vec<(String, Tensor)> = Vec::new();
+    if let Some(dir) = &args.inputs {
+        if !dir.is_dir() {
+            bail!("--inputs {}: not a folder", dir.display());
+        }
+        for (k, &v) in graph.inputs().iter().enumerate() {
+            let path = dir.join(format!("input_{k}.pb"));
+            if !path.exists() {
+                bail!(
+                    "--inputs {}: missing {} for input `{}`",
+                    dir.display(),
+                    path.display(),
+                    graph.value(v).name
+                );
+            }
+            let (_, t) =
+                read_tensor(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            given.push((graph.value(v).name.clone(), t));
+        }
+    } else {
+        for spec in &args.input {
+            let (name, file) = spec
+                .split_once('=')
+                .with_context(|| format!("--input `{spec}`: expected NAME=FILE"))?;
+            let path = Path::new(file);
+            let (_, t) =
+                read_tensor(path).with_context(|| format!("cannot read {}", path.display()))?;
+            given.push((name.to_string(), t));
+        }
+    }
+    let (tensors, _syms) = bind_inputs(&graph, given)?;
+    let outputs = sparsec::interp::run_graph(&graph, &tensors)?;
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    for (&v, t) in graph.outputs().iter().zip(&outputs) {
+        let name = &graph.value(v).name;
+        println!("{name}: {}{:?} {}", t.dtype(), t.shape(), summary(t));
+        if let Some(dir) = &args.output_dir {
+            let path = dir.join(format!("{}.pb", file_safe(name)));
+            write_tensor_pb(&path, name, t)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A short summary: min/max/mean for numbers, counts for bools, and the first values.
+fn summary(t: &Tensor) -> String {
+    let n = t.numel();
+    if n == 0 {
+        return "(empty)".into();
+    }
+    if let TensorData::Bool(v) = t.data() {
+        return format!(
+            "true={} false={}",
+            v.iter().filter(|&&b| b).count(),
+            v.iter().filter(|&&b| !b).count()
+        );
+    }
+    let v = t.to_f64_vec();
+    let (mut lo, mut hi, mut sum) = (f64::INFINITY, f64::NEG_INFINITY, 0.0);
+    for &x in &v {
+        lo = lo.min(x);
+        hi = hi.max(x);
+        sum += x;
+    }
+    let head: Vec<String> = v.iter().take(4).map(|x| format!("{x:.4}")).collect();
+    format!(
+        "min={lo:.4} max={hi:.4} mean={:.4} first=[{}{}]",
+        sum / n as f64,
+        head.join(", "),
+        if n > 4 { ", ..." } else { "" }
+    )
+}
+
+/// A name usable as a file name: anything but ASCII letters, digits, `-`, `_` and `.` becomes `_`.
+fn file_safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("output{s}")
+    } else {
+        s
+    }
+}

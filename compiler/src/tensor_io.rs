@@ -49,6 +49,13 @@ pub enum TensorIoError {
     },
 }
 
+impl TensorIoError {
+    /// True when the file is valid but holds something sparsec does not support.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, TensorIoError::Unsupported { .. })
+    }
+}
+
 /// Reads a tensor from a `.pb` (`TensorProto`) or `.npy` file, told apart by magic bytes. Returns
 /// the `TensorProto`'s name when it has one (`.npy` files have none).
 pub fn read_tensor(path: &Path) -> Result<(Option<String>, Tensor), TensorIoError> {

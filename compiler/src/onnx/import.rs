@@ -12,13 +12,12 @@ use std::path::Path;
 use onnx_protobuf::tensor_shape_proto::dimension;
 use onnx_protobuf::{type_proto, GraphProto, Message, ModelProto, NodeProto, ValueInfoProto};
 use sparsec_ir::shape::{infer, InputFact};
-use sparsec_ir::{Dim, Graph, Op, Tensor, TensorType, ValueId};
+use sparsec_ir::{Dim, Graph, Op, TensorType, ValueId};
 
 use super::attrs::Attrs;
 use super::ops::{Lowered, NodeCtx, OpError, Operand, Registry};
 use super::tensor_proto::{decode_sparse, decode_tensor, dtype_or_err};
 use super::{ImportError, ImportOptions, UnsupportedOp, UnsupportedOps};
-use crate::interp::eval_op;
 
 /// The supported default-domain opsets.
 const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
@@ -264,7 +263,9 @@ impl Importer<'_> {
                 source,
             })?;
         if self.opts.fold_constants {
-            if let Some(results) = self.fold(&op, &operand_ids, out_names.len()) {
+            if let Some(results) =
+                crate::passes::const_results(&self.graph, &op, &operand_ids, out_names.len())
+            {
                 for (out, t) in out_names.iter().zip(results) {
                     let v = self.graph.add_weight(*out, t);
                     self.define(out, v)?;
@@ -307,51 +308,6 @@ impl Importer<'_> {
         }
         Ok(types)
     }
-
-    /// The results of a node computed at import time, if it can be: `Shape` and `Size` of a
-    /// value of known shape, or any op whose operands are all weights with data (when the
-    /// interpreter can evaluate it).
-    fn fold(&self, op: &Op, operands: &[Option<ValueId>], n_outputs: usize) -> Option<Vec<Tensor>> {
-        let first = operands.first().copied().flatten()?;
-        match op {
-            Op::Shape { start, end } => {
-                let shape = self.graph.value(first).ty.shape()?;
-                return Some(vec![shape_slice(&shape, *start, *end)]);
-            }
-            Op::Size {} => {
-                let n = self.graph.value(first).ty.numel()?;
-                return Some(vec![Tensor::scalar_i64(i64::try_from(n).ok()?)]);
-            }
-            _ => {}
-        }
-        let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(operands.len());
-        for v in operands {
-            args.push(match v {
-                None => None,
-                Some(v) => Some(self.graph.const_data(*v)?),
-            });
-        }
-        let mut results = eval_op(op, &args, n_outputs).ok()?;
-        results.truncate(n_outputs);
-        Some(results)
-    }
-}
-
-/// The `Shape` op's result for a known shape: dims `start..end`, negative indices counting from
-/// the end, both clamped to the rank.
-fn shape_slice(shape: &[usize], start: i64, end: i64) -> Tensor {
-    let rank = shape.len() as i64;
-    let clamp = |i: i64| -> usize {
-        let i = if i < 0 { i.saturating_add(rank) } else { i };
-        i.clamp(0, rank) as usize
-    };
-    let (s, e) = (clamp(start), clamp(end));
-    let dims: Vec<i64> = if s < e {
-        shape[s..e].iter().map(|&d| d as i64).collect()
-    } else {
-        Vec::new()
-    };
-    Tensor::from_i64(&[dims.len()], dims)
 }
 
 /// Checks operand and result counts against the op table.

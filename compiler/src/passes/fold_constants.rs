@@ -6,7 +6,7 @@
 use super::infer_shapes::infer_node;
 use super::{PassContext, PassError};
 use crate::interp::eval_op;
-use sparsec_ir::{Graph, NodeId, Op, Tensor};
+use sparsec_ir::{Graph, NodeId, Op, Tensor, ValueId};
 
 /// Runs the pass.
 pub(super) fn run(graph: &mut Graph, _cx: &mut PassContext) -> Result<bool, PassError> {
@@ -29,44 +29,10 @@ pub(super) fn run(graph: &mut Graph, _cx: &mut PassContext) -> Result<bool, Pass
 /// interpreter cannot evaluate is left alone.
 pub fn fold_node(graph: &mut Graph, n: NodeId) -> bool {
     let node = graph.node(n);
-    let results: Vec<Tensor> = match &node.op {
-        Op::Shape { .. } | Op::Size {} => {
-            let Some(shape) = node.inputs[0].and_then(|v| graph.value(v).ty.shape()) else {
-                return false;
-            };
-            let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-            match &node.op {
-                Op::Shape { start, end } => {
-                    let r = dims.len() as i64;
-                    let clamp = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
-                    let (s, e) = (clamp(*start), clamp(*end));
-                    let slice = if s < e { dims[s..e].to_vec() } else { vec![] };
-                    vec![Tensor::from_i64(&[slice.len()], slice)]
-                }
-                _ => vec![Tensor::scalar_i64(dims.iter().product())],
-            }
-        }
-        op => {
-            let mut args = Vec::with_capacity(node.inputs.len());
-            for v in &node.inputs {
-                match v {
-                    None => args.push(None),
-                    Some(v) => match graph.const_data(*v) {
-                        Some(t) => args.push(Some(t)),
-                        None => return false,
-                    },
-                }
-            }
-            if args.iter().all(Option::is_none) {
-                return false;
-            }
-            match eval_op(op, &args, node.outputs.len()) {
-                Ok(r) => r,
-                Err(_) => return false,
-            }
-        }
+    let Some(results) = const_results(graph, &node.op, &node.inputs, node.outputs.len()) else {
+        return false;
     };
-    let outputs = graph.node(n).outputs.clone();
+    let outputs = node.outputs.clone();
     for (v, t) in outputs.into_iter().zip(results) {
         let name = graph.value(v).name.clone();
         let w = graph.add_weight(name, t);
@@ -74,4 +40,46 @@ pub fn fold_node(graph: &mut Graph, n: NodeId) -> bool {
     }
     graph.remove_node(n);
     true
+}
+
+/// The results of `op` over `operands` if they can be computed at compile time: `Shape` and
+/// `Size` of a value whose type is fully known, or any op whose operands are all weights with data
+/// and that the interpreter can evaluate. The importer folds with this too.
+pub fn const_results(
+    graph: &Graph,
+    op: &Op,
+    operands: &[Option<ValueId>],
+    n_outputs: usize,
+) -> Option<Vec<Tensor>> {
+    let first = operands.first().copied().flatten()?;
+    match op {
+        Op::Shape { start, end } => {
+            let shape = graph.value(first).ty.shape()?;
+            let rank = shape.len() as i64;
+            let clamp =
+                |i: i64| (if i < 0 { i.saturating_add(rank) } else { i }).clamp(0, rank) as usize;
+            let (s, e) = (clamp(*start), clamp(*end));
+            let dims: Vec<i64> = if s < e {
+                shape[s..e].iter().map(|&d| d as i64).collect()
+            } else {
+                vec![]
+            };
+            return Some(vec![Tensor::from_i64(&[dims.len()], dims)]);
+        }
+        Op::Size {} => {
+            let n = graph.value(first).ty.numel()?;
+            return Some(vec![Tensor::scalar_i64(i64::try_from(n).ok()?)]);
+        }
+        _ => {}
+    }
+    let mut args: Vec<Option<&Tensor>> = Vec::with_capacity(operands.len());
+    for v in operands {
+        args.push(match v {
+            None => None,
+            Some(v) => Some(graph.const_data(*v)?),
+        });
+    }
+    let mut results = eval_op(op, &args, n_outputs).ok()?;
+    results.truncate(n_outputs);
+    Some(results)
 }

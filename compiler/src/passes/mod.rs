@@ -8,7 +8,7 @@ mod dce;
 mod fold_constants;
 mod infer_shapes;
 
-pub use fold_constants::fold_node;
+pub use fold_constants::{const_results, fold_node};
 pub use infer_shapes::infer_node;
 
 use sparsec_ir::Graph;

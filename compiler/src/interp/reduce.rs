@@ -102,7 +102,7 @@ pub(crate) fn eval(
 
 /// The reductions of `Reduce*`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+enum Kind {
     /// Sum.
     Sum,
     /// Mean.
@@ -162,7 +162,7 @@ fn reduced_axes(
 
 /// Folds every element of `x` (shape `shape`) into its accumulator of `keep_shape` (the shape with
 /// reduced axes set to 1).
-fn fold<T: Copy, A: Copy>(
+pub(crate) fn fold<T: Copy, A: Copy>(
     x: &[T],
     shape: &[usize],
     keep_shape: &[usize],
@@ -204,7 +204,7 @@ fn from_i64s(d: DType, v: Vec<i64>) -> TensorData {
 }
 
 /// One `Reduce*` over the axes in `mask`.
-pub(crate) fn reduce(
+fn reduce(
     op: &Op,
     kind: Kind,
     x: &Tensor,

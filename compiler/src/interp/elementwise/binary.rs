@@ -440,6 +440,29 @@ mod tests {
     }
 
     #[test]
+    fn f16_compares_ieee_and_int_pow_truncates() {
+        let h = |v: &[f32]| {
+            Tensor::new(
+                vec![v.len()],
+                TensorData::F16(v.iter().map(|&x| f16::from_f32(x)).collect()),
+            )
+            .unwrap()
+        };
+        let a = h(&[-0.0, f32::NAN, 1.5]);
+        let b = h(&[0.0, f32::NAN, 1.0]);
+        let eq = eval(&Op::Equal {}, &a, &b).unwrap();
+        assert_eq!(eq.data(), &TensorData::Bool(vec![true, false, false]));
+        let gt = eval(&Op::Greater {}, &a, &b).unwrap();
+        assert_eq!(gt.data(), &TensorData::Bool(vec![false, false, true]));
+        let s = eval(&Op::Sub {}, &a, &b).unwrap();
+        assert_eq!(s.dtype(), sparsec_ir::DType::F16);
+        let base = Tensor::from_i64(&[3], vec![2, -1, 1]);
+        let e = Tensor::from_i64(&[1], vec![-1]);
+        let y = eval(&Op::Pow {}, &base, &e).unwrap();
+        assert_eq!(y.as_i64().unwrap(), &[0, -1, 1]);
+    }
+
+    #[test]
     fn variadic_folds_with_broadcast() {
         let a = Tensor::from_f32(&[3], vec![1.0, 5.0, 3.0]);
         let b = Tensor::from_f32(&[2, 1], vec![2.0, 4.0]);

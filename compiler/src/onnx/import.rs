@@ -20,7 +20,7 @@ use super::tensor_proto::{decode_sparse, decode_tensor, dtype_or_err};
 use super::{ImportError, ImportOptions, UnsupportedOp, UnsupportedOps};
 
 /// The supported default-domain opsets.
-const OPSETS: std::ops::RangeInclusive<i64> = 7..=21;
+pub(crate) const OPSETS: std::ops::RangeInclusive<i64> = 6..=28;
 
 /// Parses and imports a serialized `ModelProto`.
 pub(crate) fn import_bytes(
@@ -239,6 +239,13 @@ impl Importer<'_> {
                     Some(self.graph.add_weight(format!("{name}_{suffix}"), t))
                 }
                 Operand::Absent => None,
+                Operand::Unsqueezed(k, axes) => match inputs.get(k).copied().flatten() {
+                    Some(v) => Some(
+                        self.unsqueeze(&name, v, axes)
+                            .map_err(|e| invalid(e.to_string()))?,
+                    ),
+                    None => None,
+                },
             });
         }
         while operand_ids.last() == Some(&None) {
@@ -281,6 +288,31 @@ impl Importer<'_> {
             self.define(out, v)?;
         }
         Ok(())
+    }
+
+    /// Inserts `Unsqueeze(v, axes)` ahead of a node whose old-opset form broadcasts differently
+    /// (legacy `broadcast`/`axis`, opset-6 `PRelu`); returns the new value.
+    fn unsqueeze(
+        &mut self,
+        node_name: &str,
+        v: ValueId,
+        axes: Vec<i64>,
+    ) -> Result<ValueId, sparsec_ir::shape::ShapeError> {
+        let axes_w = self.graph.add_weight(
+            format!("{node_name}_legacy_axes"),
+            super::ops::i64_vec(&axes),
+        );
+        let op = Op::Unsqueeze {};
+        let operands = [Some(v), Some(axes_w)];
+        let types = self.infer_types(&op, &operands, 1)?;
+        let out = format!("{node_name}_legacy_broadcast");
+        let id = self.graph.add_node(
+            out.clone(),
+            op,
+            operands.to_vec(),
+            vec![(out, types[0].clone())],
+        );
+        Ok(self.graph.node(id).outputs[0])
     }
 
     /// Result types from shape inference, one per result.

@@ -184,8 +184,8 @@ impl ImportError {
 /// The message of [`ImportError::UnsupportedOpset`].
 fn opset_message(version: Option<i64>) -> String {
     match version {
-        Some(v) => format!("unsupported opset {v} of the default domain (supported: 7 to 21)"),
-        None => "the model imports no default-domain opset (supported: 7 to 21)".to_string(),
+        Some(v) => format!("unsupported opset {v} of the default domain (supported: 6 to 28)"),
+        None => "the model imports no default-domain opset (supported: 6 to 28)".to_string(),
     }
 }
 

@@ -375,8 +375,8 @@ fn unsupported_ops_are_all_listed() {
 }
 
 #[test]
-fn opsets_outside_7_to_21_are_unsupported() {
-    for opset in [6, 22] {
+fn opsets_outside_6_to_28_are_unsupported() {
+    for opset in [5, 29] {
         let e = unary_model(opset)
             .node("Relu", &["x"], &["y"], vec![])
             .import()
@@ -384,6 +384,26 @@ fn opsets_outside_7_to_21_are_unsupported() {
         assert!(matches!(e, ImportError::UnsupportedOpset { version: Some(v) } if v == opset));
         assert!(e.is_unsupported());
     }
+}
+
+#[test]
+fn legacy_broadcast_becomes_unsqueeze() {
+    // Opset 6: `Add(A[2,3,4], B[3]) broadcast=1 axis=1` aligns B with A's axis 1.
+    let g = model(6)
+        .input("a", FLOAT, vec![D::V(2), D::V(3), D::V(4)])
+        .input("b", FLOAT, vec![D::V(3)])
+        .output("y")
+        .node(
+            "Add",
+            &["a", "b"],
+            &["y"],
+            vec![attr_i("broadcast", 1), attr_i("axis", 1)],
+        )
+        .import()
+        .unwrap();
+    let text = sparsec_ir::print(&g);
+    assert!(text.contains("unsqueeze %b, @w0 : f32[3,1]"), "{text}");
+    assert!(text.contains("add %a, %0 : f32[2,3,4]"), "{text}");
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub(crate) enum Operand {
     Const(&'static str, Tensor),
     /// An omitted optional operand.
     Absent,
+    /// The ONNX input at this position with size-1 axes inserted (old opsets' broadcasting).
+    Unsqueezed(usize, Vec<i64>),
 }
 
 /// What a node becomes.

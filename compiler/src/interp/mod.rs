@@ -5,6 +5,8 @@
 //! whole graph in topological order.
 
 mod conv;
+mod einsum;
+mod elem;
 mod elementwise;
 mod index;
 mod linalg;

@@ -199,6 +199,67 @@ pub(crate) fn take(
     })
 }
 
+/// Like [`take`], but an index of `usize::MAX` yields `fill` (converted to `t`'s dtype).
+pub(crate) fn take_or_fill(
+    op: &Op,
+    t: &Tensor,
+    shape: Vec<usize>,
+    idx: &[usize],
+    fill: f64,
+) -> Result<Tensor, InterpError> {
+    dispatch!(t.dtype(), T => {
+        let v = typed::<T>(op, t, "input")?;
+        let f = T::from_f64(fill);
+        tensor(op, shape, idx.iter().map(|&i| if i == usize::MAX { f } else { v[i] }).collect())
+    })
+}
+
+/// The elements of an integer operand (shape, axes, indices, ...) as `i64`.
+pub(crate) fn ints(op: &Op, t: &Tensor, what: &str) -> Result<Vec<i64>, InterpError> {
+    if !t.dtype().is_int() {
+        return Err(InterpError::invalid(
+            op,
+            format!("{what} must be an integer tensor, found {}", t.dtype()),
+        ));
+    }
+    Ok(t.to_i64_vec())
+}
+
+/// The single element of a one-element operand as `f64`.
+pub(crate) fn scalar_f64(op: &Op, t: &Tensor, what: &str) -> Result<f64, InterpError> {
+    if t.numel() != 1 {
+        return Err(InterpError::invalid(
+            op,
+            format!("{what} must hold one element, has shape {:?}", t.shape()),
+        ));
+    }
+    Ok(t.data().get_f64(0))
+}
+
+/// The single element of a one-element integer operand.
+pub(crate) fn scalar_i64(op: &Op, t: &Tensor, what: &str) -> Result<i64, InterpError> {
+    let v = ints(op, t, what)?;
+    match v.as_slice() {
+        [x] => Ok(*x),
+        _ => Err(InterpError::invalid(
+            op,
+            format!("{what} must hold one element, has shape {:?}", t.shape()),
+        )),
+    }
+}
+
+/// Normalizes a possibly negative index against `dim`, or fails naming `what`.
+pub(crate) fn norm_index(op: &Op, i: i64, dim: usize, what: &str) -> Result<usize, InterpError> {
+    let j = if i < 0 { i + dim as i64 } else { i };
+    if j < 0 || j >= dim as i64 {
+        return Err(InterpError::invalid(
+            op,
+            format!("{what} {i} out of range for a dimension of size {dim}"),
+        ));
+    }
+    Ok(j as usize)
+}
+
 /// For every flat index of the transposed shape, the flat index of its source element in `shape`.
 pub(crate) fn permute_indices(shape: &[usize], perm: &[usize]) -> Vec<usize> {
     let in_strides = strides(shape);
@@ -234,7 +295,6 @@ pub(crate) fn strided_indices(out_shape: &[usize], eff: &[usize], base: usize) -
 }
 
 /// Calls `f` with every multi-index of `shape` in row-major order.
-#[cfg(test)]
 pub(crate) fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
     if shape.contains(&0) {
         return;

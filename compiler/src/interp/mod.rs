@@ -10,9 +10,11 @@ mod elem;
 mod elementwise;
 mod index;
 mod linalg;
+mod movement;
 mod norm;
 mod pool;
 mod reduce;
+mod resize;
 mod shape_ops;
 pub mod util;
 

@@ -9,7 +9,7 @@
 //! end); other strides add `w * x` over one output row at a time, with the valid range of each
 //! row computed per kernel offset so padding never needs a test in the inner loop.
 
-use super::elem::{tensor, typed, Elem};
+use super::elem::{checked_numel, tensor, typed, Elem, MAX_ELEMENTS};
 use super::util::{arg, opt_arg};
 use super::InterpError;
 use sparsec_ir::{DType, Op, Tensor};
@@ -68,6 +68,9 @@ struct Geom {
     pad_end: [i64; 3],
 }
 
+/// The largest kernel size, stride, dilation or pad accepted (keeps size arithmetic in range).
+pub(crate) const MAX_ATTR: i64 = i32::MAX as i64;
+
 /// A per-axis attribute list: `default` on every axis when empty, else exactly `ns` values >= `min`.
 pub(crate) fn axis_attr(
     op: &Op,
@@ -80,7 +83,7 @@ pub(crate) fn axis_attr(
     if v.is_empty() {
         return Ok(vec![default; ns]);
     }
-    if v.len() != ns || v.iter().any(|&x| x < min) {
+    if v.len() != ns || v.iter().any(|&x| x < min || x > MAX_ATTR) {
         return Err(InterpError::invalid(
             op,
             format!("{name} {v:?} does not fit {ns} spatial axes"),
@@ -94,7 +97,7 @@ pub(crate) fn pads_attr(op: &Op, v: &[i64], ns: usize) -> Result<Vec<i64>, Inter
     if v.is_empty() {
         return Ok(vec![0; 2 * ns]);
     }
-    if v.len() != 2 * ns || v.iter().any(|&x| x < 0) {
+    if v.len() != 2 * ns || v.iter().any(|&x| !(0..=MAX_ATTR).contains(&x)) {
         return Err(InterpError::invalid(
             op,
             format!("pads {v:?} do not fit {ns} spatial axes"),
@@ -137,7 +140,7 @@ fn check_operands(
         ));
     }
     let ns = r - 2;
-    if group < 1 {
+    if !(1..=MAX_ATTR).contains(&group) {
         return Err(InterpError::invalid(
             op,
             format!("group {group} must be positive"),
@@ -310,6 +313,12 @@ fn conv_transpose_geom(op: &Op, x: &Tensor, w: &Tensor) -> Result<Geom, InterpEr
             None if same => Some(xs[i] as i64 * st[i]),
             None => None,
         };
+        if target.is_some_and(|t| !(1..=MAX_ELEMENTS as i64).contains(&t)) {
+            return Err(InterpError::invalid(
+                op,
+                format!("output size {target:?} is not positive or too large"),
+            ));
+        }
         let yi = match target {
             Some(t) => {
                 // Pads follow from the requested size; SAME_UPPER puts the larger half at the end.
@@ -376,6 +385,9 @@ fn run<T: Elem>(
             ));
         }
     }
+    let mut shape = vec![g.n, g.c_out];
+    shape.extend_from_slice(&g.y_sp[5 - x.rank()..]);
+    checked_numel(op, &shape)?;
     let xv = typed::<T>(op, x, "x")?;
     let wv = typed::<T>(op, w, "w")?;
     let bv = match b {
@@ -384,15 +396,22 @@ fn run<T: Elem>(
     };
     let y = if transpose {
         conv_transpose_nd(xv, wv, bv, &g)
-    } else if g.stride == [1, 1, 1] {
+    } else if g.stride == [1, 1, 1] && padded_fits(&g) {
         conv_stride1(xv, wv, bv, &g)
     } else {
         conv_rows(xv, wv, bv, &g)
     };
-    let rank = x.rank();
-    let mut shape = vec![g.n, g.c_out];
-    shape.extend_from_slice(&g.y_sp[5 - rank..]);
     tensor(op, shape, y)
+}
+
+/// True when the padded copy of one batch element of the input is of a sane size.
+fn padded_fits(g: &Geom) -> bool {
+    (0..3)
+        .try_fold(g.c_in, |acc, i| {
+            let side = g.x_sp[i] as i64 + g.pad[i] + g.pad_end[i];
+            acc.checked_mul(usize::try_from(side).ok()?)
+        })
+        .is_some_and(|n| n <= MAX_ELEMENTS)
 }
 
 /// The range of `t` in `0..n` with `0 <= t * s + off < limit`.

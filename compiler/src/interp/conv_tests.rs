@@ -510,3 +510,25 @@ fn conv_transpose_hand_checked_and_output_shape() {
     let w_bad = rand_tensor(&[2, 2, 3, 3], 1);
     assert!(run(&op, &[Some(&x), Some(&w_bad)]).is_err());
 }
+
+#[test]
+fn absurd_attributes_are_errors() {
+    let x = rand_tensor(&[1, 1, 4, 4], 1);
+    let w = rand_tensor(&[1, 1, 2, 2], 2);
+    let huge = i32::MAX as i64;
+    let op = conv_op("NOTSET", 1, &[], &[], &[huge, huge, huge, huge]);
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+    let op = conv_op("NOTSET", 1, &[], &[], &[i64::MAX, 0, 0, 0]);
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+    let mut op = conv_op("NOTSET", 1, &[], &[], &[]);
+    if let Op::Conv { dilations, .. } = &mut op {
+        *dilations = vec![i64::MAX, 1];
+    }
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+    let op = convt_op(1, &[], &[], &[], &[], &[1 << 40, 1 << 40], "NOTSET");
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+    let op = convt_op(1, &[], &[], &[], &[], &[i64::MIN, 4], "NOTSET");
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+    let op = convt_op(i32::MAX as usize + 1, &[], &[], &[], &[], &[], "NOTSET");
+    assert!(run(&op, &[Some(&x), Some(&w)]).is_err());
+}

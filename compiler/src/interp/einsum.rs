@@ -4,7 +4,7 @@
 //! The evaluation is a plain index loop: every output element sums, over all values of the summed
 //! labels, the product of one element of each operand. It computes in `f64`.
 
-use super::elem::strided_indices;
+use super::elem::{checked_numel, strided_indices};
 use super::InterpError;
 use sparsec_ir::tensor::strides;
 use sparsec_ir::{Op, Tensor};
@@ -171,6 +171,8 @@ pub(crate) fn einsum(op: &Op, equation: &str, operands: &[&Tensor]) -> Result<Te
     let sum_labels: Vec<usize> = (0..n_labels).filter(|l| !out_labels.contains(l)).collect();
     let out_shape: Vec<usize> = out_labels.iter().map(|&l| sizes[l]).collect();
     let sum_shape: Vec<usize> = sum_labels.iter().map(|&l| sizes[l]).collect();
+    checked_numel(op, &out_shape)?;
+    checked_numel(op, &sum_shape)?;
     // Per operand: the stride of each label (summed over repeated axes, 0 when broadcast).
     let mut out_offsets = Vec::with_capacity(operands.len());
     let mut sum_offsets = Vec::with_capacity(operands.len());

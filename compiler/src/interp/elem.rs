@@ -214,6 +214,26 @@ pub(crate) fn take_or_fill(
     })
 }
 
+/// The most elements a computed result may have: a guard against absurd shapes in model files
+/// (2^30 elements, 4 GiB of `f32`, far beyond any activation this interpreter should meet).
+pub(crate) const MAX_ELEMENTS: usize = 1 << 30;
+
+/// The element count of a result of shape `shape`, or an error when it (or any one dimension,
+/// since per-axis tables are built even for empty results) exceeds [`MAX_ELEMENTS`].
+pub(crate) fn checked_numel(op: &Op, shape: &[usize]) -> Result<usize, InterpError> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| {
+            if d > MAX_ELEMENTS {
+                None
+            } else {
+                acc.checked_mul(d)
+            }
+        })
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| InterpError::invalid(op, format!("result of shape {shape:?} is too large")))
+}
+
 /// The elements of an integer operand (shape, axes, indices, ...) as `i64`.
 pub(crate) fn ints(op: &Op, t: &Tensor, what: &str) -> Result<Vec<i64>, InterpError> {
     if !t.dtype().is_int() {

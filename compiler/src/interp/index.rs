@@ -5,7 +5,9 @@
 //! count from the end of their axis; any other out-of-range index is an error (except in
 //! `OneHot`, where ONNX defines it as an all-off row).
 
-use super::elem::{dispatch, for_each_index, ints, norm_index, scalar_f64, tensor, typed, Elem};
+use super::elem::{
+    checked_numel, dispatch, for_each_index, ints, norm_index, scalar_f64, tensor, typed, Elem,
+};
 use super::util::{arg, norm_axis};
 use super::InterpError;
 use sparsec_ir::tensor::strides;
@@ -95,6 +97,14 @@ fn combine<T: Elem>(r: Reduction, old: T, new: T) -> T {
     }
 }
 
+/// The normalized `axis` of `data`, which must not be a scalar.
+fn data_axis(op: &Op, data: &Tensor, axis: i64) -> Result<usize, InterpError> {
+    if data.rank() == 0 {
+        return Err(InterpError::invalid(op, "data is a scalar"));
+    }
+    norm_axis(op, axis, data.rank())
+}
+
 /// The integer indices of `t`, each normalized against `dim`.
 fn indices(op: &Op, t: &Tensor, dim: usize) -> Result<Vec<usize>, InterpError> {
     ints(op, t, "indices")?
@@ -105,10 +115,7 @@ fn indices(op: &Op, t: &Tensor, dim: usize) -> Result<Vec<usize>, InterpError> {
 
 /// `Gather`: slices of `data` along `axis` picked by `idx`.
 fn gather(op: &Op, data: &Tensor, idx: &Tensor, axis: i64) -> Result<Tensor, InterpError> {
-    if data.rank() == 0 {
-        return Err(InterpError::invalid(op, "data is a scalar"));
-    }
-    let a = norm_axis(op, axis, data.rank())?;
+    let a = data_axis(op, data, axis)?;
     let dim = data.shape()[a];
     let picks = indices(op, idx, dim)?;
     let outer: usize = data.shape()[..a].iter().product();
@@ -173,7 +180,7 @@ fn element_targets(
 
 /// `GatherElements`: `out[..., i, ...] = data[..., idx[..., i, ...], ...]` along `axis`.
 fn gather_elements(op: &Op, data: &Tensor, idx: &Tensor, axis: i64) -> Result<Tensor, InterpError> {
-    let a = norm_axis(op, axis, data.rank())?;
+    let a = data_axis(op, data, axis)?;
     let targets = element_targets(op, data, idx, a)?;
     super::elem::take(op, data, idx.shape().to_vec(), &targets)
 }
@@ -285,7 +292,7 @@ fn scatter_elements(
     axis: i64,
     r: Reduction,
 ) -> Result<Tensor, InterpError> {
-    let a = norm_axis(op, axis, data.rank())?;
+    let a = data_axis(op, data, axis)?;
     if updates.shape() != idx.shape() {
         return Err(InterpError::invalid(
             op,
@@ -357,6 +364,7 @@ fn one_hot(
     let mut shape = idx.shape()[..a].to_vec();
     shape.push(depth);
     shape.extend_from_slice(&idx.shape()[a..]);
+    checked_numel(op, &shape)?;
     dispatch!(values.dtype(), T => {
         let v = typed::<T>(op, values, "values")?;
         let (off, on) = (v[0], v[1]);

@@ -50,6 +50,14 @@ fn gather_elements_and_nd() {
     assert_eq!(y.as_f32().unwrap(), &[3.0, 2.0]);
     let bad = Tensor::from_i64(&[3, 1], vec![0, 0, 0]);
     assert!(run(&Op::GatherElements { axis: 1 }, &[&x, &bad]).is_err());
+    let s = Tensor::scalar_f32(1.0);
+    let i0 = Tensor::scalar_i64(0);
+    assert!(run(&Op::GatherElements { axis: 0 }, &[&s, &i0]).is_err());
+    let op = Op::ScatterElements {
+        axis: 0,
+        reduction: "none".into(),
+    };
+    assert!(run(&op, &[&s, &i0, &s]).is_err());
     // GatherNd: whole rows, single elements, and with a batch axis.
     let idx = Tensor::from_i64(&[2, 1], vec![1, 0]);
     let y = run(&Op::GatherNd { batch_dims: 0 }, &[&x, &idx]).unwrap();

@@ -4,7 +4,7 @@
 //! so the innermost loop is a contiguous `axpy` over a result row that the compiler vectorizes.
 
 use super::einsum;
-use super::elem::{dispatch, permute_indices, tensor, typed, Elem};
+use super::elem::{checked_numel, dispatch, permute_indices, tensor, typed, Elem};
 use super::util::{arg, broadcast_indices, broadcast_shape, opt_arg};
 use super::InterpError;
 use sparsec_ir::{DType, Op, Tensor};
@@ -131,6 +131,7 @@ fn matmul(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor, InterpError> {
     if !b_vec {
         out_shape.push(n);
     }
+    checked_numel(op, &out_shape)?;
     dispatch!(a.dtype(), T => {
         let av = typed::<T>(op, a, "a")?;
         let bv = typed::<T>(op, b, "b")?;

@@ -4,7 +4,9 @@
 //! Most of them compute, for every result element, the flat index of its source element and then
 //! copy with [`take`]; `Concat` and `Split` copy contiguous runs. All are dtype-generic.
 
-use super::elem::{dispatch, ints, norm_index, permute_indices, take, take_or_fill, tensor, typed};
+use super::elem::{
+    checked_numel, dispatch, ints, norm_index, permute_indices, take, take_or_fill, tensor, typed,
+};
 use super::shape_ops::target_shape;
 use super::util::{arg, broadcast_indices, broadcast_shape, norm_axis, opt_arg};
 use super::InterpError;
@@ -24,6 +26,7 @@ pub(crate) fn eval(op: &Op, inputs: &[Option<&Tensor>]) -> Result<Tensor, Interp
                     format!("shape {:?} does not broadcast with {target:?}", x.shape()),
                 )
             })?;
+            checked_numel(op, &shape)?;
             let idx = broadcast_indices(x.shape(), &shape);
             take(op, x, shape, &idx)
         }
@@ -36,6 +39,12 @@ pub(crate) fn eval(op: &Op, inputs: &[Option<&Tensor>]) -> Result<Tensor, Interp
         _ => Err(InterpError::unsupported(op, "not a shape op")),
     }
 }
+
+/// The most parts `Split` makes from a count (a guard against absurd attributes).
+const MAX_PARTS: usize = 1 << 16;
+
+/// The largest `DepthToSpace` / `SpaceToDepth` block size accepted.
+const MAX_BLOCK: i64 = 1 << 16;
 
 /// For a result whose axis `a` takes the source positions `maps[a]` of a tensor of shape `shape`,
 /// the flat source index of every result element (`usize::MAX` where a position is `None`).
@@ -90,6 +99,13 @@ fn tile(op: &Op, x: &Tensor, repeats: &Tensor) -> Result<Tensor, InterpError> {
             format!("repeats {reps:?} do not fit shape {:?}", x.shape()),
         ));
     }
+    let shape: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(&reps)
+        .map(|(&d, &r)| d.saturating_mul(r as usize))
+        .collect();
+    checked_numel(op, &shape)?;
     let maps: Vec<Vec<Option<usize>>> = x
         .shape()
         .iter()
@@ -161,12 +177,16 @@ pub(crate) fn split(
         return Err(InterpError::unsupported(op, "not a split"));
     };
     let x = arg(op, inputs, 0)?;
+    if x.rank() == 0 {
+        return Err(InterpError::invalid(op, "cannot split a scalar"));
+    }
     let a = norm_axis(op, *axis, x.rank())?;
     let dim = x.shape()[a];
     let sizes: Vec<usize> = match opt_arg(inputs, 1) {
         Some(s) => {
             let v = ints(op, s, "split")?;
-            if v.iter().any(|&d| d < 0) || v.iter().sum::<i64>() != dim as i64 {
+            if v.iter().any(|&d| d < 0) || v.iter().map(|&d| d as i128).sum::<i128>() != dim as i128
+            {
                 return Err(InterpError::invalid(
                     op,
                     format!("sizes {v:?} do not split a dimension of {dim}"),
@@ -180,6 +200,9 @@ pub(crate) fn split(
             } else {
                 n_outputs.max(1)
             };
+            if n > MAX_PARTS {
+                return Err(InterpError::invalid(op, format!("{n} parts are too many")));
+            }
             let chunk = dim.div_ceil(n);
             if chunk * (n - 1) > dim {
                 return Err(InterpError::invalid(
@@ -224,7 +247,13 @@ fn slice(op: &Op, inputs: &[Option<&Tensor>]) -> Result<Tensor, InterpError> {
             .into_iter()
             .map(|a| norm_index(op, a, r, "axis"))
             .collect::<Result<_, _>>()?,
-        None => (0..starts.len()).collect(),
+        None if starts.len() <= r => (0..starts.len()).collect(),
+        None => {
+            return Err(InterpError::invalid(
+                op,
+                format!("{} starts for rank {r}", starts.len()),
+            ))
+        }
     };
     let steps = match opt_arg(inputs, 4) {
         Some(s) => ints(op, s, "steps")?,
@@ -302,15 +331,22 @@ fn pad(op: &Op, inputs: &[Option<&Tensor>], mode: &str) -> Result<Tensor, Interp
     if !matches!(mode, "constant" | "reflect" | "edge" | "wrap") {
         return Err(InterpError::unsupported(op, format!("mode `{mode}`")));
     }
-    let mut maps: Vec<Vec<Option<usize>>> = x
-        .shape()
-        .iter()
-        .map(|&d| (0..d).map(Some).collect())
-        .collect();
+    // Begin and end pads of every axis, then the result shape, checked before any allocation.
+    let mut begin = vec![0i64; r];
+    let mut end = vec![0i64; r];
+    let mut seen = vec![false; r];
     for (i, &a) in axes.iter().enumerate() {
-        let (b, e) = (pads[i], pads[axes.len() + i]);
+        if std::mem::replace(&mut seen[a], true) {
+            return Err(InterpError::invalid(op, format!("axis {a} repeats")));
+        }
+        begin[a] = pads[i];
+        end[a] = pads[axes.len() + i];
+    }
+    let mut shape = Vec::with_capacity(r);
+    for a in 0..r {
+        let (b, e) = (begin[a], end[a]);
         let dim = x.shape()[a] as i64;
-        let len = dim + b + e;
+        let len = dim.saturating_add(b).saturating_add(e);
         if len < 0 {
             return Err(InterpError::invalid(
                 op,
@@ -323,34 +359,40 @@ fn pad(op: &Op, inputs: &[Option<&Tensor>], mode: &str) -> Result<Tensor, Interp
                 format!("cannot {mode}-pad the empty dimension {a}"),
             ));
         }
-        maps[a] = (0..len)
-            .map(|p| {
-                let c = p - b;
-                if (0..dim).contains(&c) {
-                    return Some(c as usize);
-                }
-                match mode {
-                    "edge" => Some(c.clamp(0, dim - 1) as usize),
-                    "wrap" => Some(c.rem_euclid(dim) as usize),
-                    "reflect" if dim == 1 => Some(0),
-                    "reflect" => {
-                        let period = 2 * (dim - 1);
-                        let m = c.rem_euclid(period);
-                        Some(if m >= dim { period - m } else { m } as usize)
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
+        shape.push(usize::try_from(len).unwrap_or(usize::MAX));
     }
-    let shape = maps.iter().map(Vec::len).collect();
+    checked_numel(op, &shape)?;
+    let maps: Vec<Vec<Option<usize>>> = (0..r)
+        .map(|a| {
+            let (b, dim) = (begin[a], x.shape()[a] as i64);
+            (0..shape[a] as i64)
+                .map(|p| {
+                    let c = p.saturating_sub(b);
+                    if (0..dim).contains(&c) {
+                        return Some(c as usize);
+                    }
+                    match mode {
+                        "edge" => Some(c.clamp(0, dim - 1) as usize),
+                        "wrap" => Some(c.rem_euclid(dim) as usize),
+                        "reflect" if dim == 1 => Some(0),
+                        "reflect" => {
+                            let period = 2 * (dim - 1);
+                            let m = c.rem_euclid(period);
+                            Some(if m >= dim { period - m } else { m } as usize)
+                        }
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+        .collect();
     take_or_fill(op, x, shape, &axis_map_indices(x.shape(), &maps), fill)
 }
 
 /// Checks a rank-4 input and a positive block size.
 fn block_dims(op: &Op, x: &Tensor, blocksize: i64) -> Result<([usize; 4], usize), InterpError> {
     match (x.shape(), blocksize) {
-        (&[n, c, h, w], b) if b >= 1 => Ok(([n, c, h, w], b as usize)),
+        (&[n, c, h, w], b) if (1..=MAX_BLOCK).contains(&b) => Ok(([n, c, h, w], b as usize)),
         _ => Err(InterpError::invalid(
             op,
             format!(

@@ -288,3 +288,54 @@ fn depth_and_space() {
     assert!(run(&op, &[Some(&odd)]).is_err());
     assert!(run(&op, &[Some(&ramp(&[4, 2]))]).is_err());
 }
+
+#[test]
+fn absurd_shapes_are_errors() {
+    let x = ramp(&[2, 3]);
+    let big = i64s(&[1 << 40, 1 << 40]);
+    assert!(run(&Op::Tile {}, &[Some(&x), Some(&big)]).is_err());
+    assert!(run(&Op::Expand {}, &[Some(&ramp(&[1, 1])), Some(&big)]).is_err());
+    let pads = i64s(&[0, i64::MAX, 0, 0]);
+    assert!(run(
+        &Op::Pad {
+            mode: "edge".into()
+        },
+        &[Some(&x), Some(&pads)]
+    )
+    .is_err());
+    let pads = i64s(&[i64::MIN, 0]);
+    assert!(run(
+        &Op::Pad {
+            mode: "edge".into()
+        },
+        &[Some(&ramp(&[3])), Some(&pads)]
+    )
+    .is_err());
+    // An axis named twice.
+    let pads = i64s(&[1, 1, 1, 1]);
+    let axes = i64s(&[0, -2]);
+    let op = Op::Pad {
+        mode: "constant".into(),
+    };
+    assert!(run(&op, &[Some(&x), Some(&pads), None, Some(&axes)]).is_err());
+    // Scalars, more starts than axes, huge counts and block sizes.
+    let s = Tensor::scalar_f32(1.0);
+    let op = Op::Split {
+        axis: 0,
+        num_outputs: 2,
+    };
+    assert!(split(&op, &[Some(&s), None], 2).is_err());
+    let op = Op::Split {
+        axis: 0,
+        num_outputs: i64::MAX,
+    };
+    assert!(split(&op, &[Some(&ramp(&[0])), None], 1).is_err());
+    let sizes = i64s(&[i64::MAX, i64::MAX, 2]);
+    assert!(split(&op, &[Some(&ramp(&[0])), Some(&sizes)], 3).is_err());
+    assert!(slice(&ramp(&[2]), &[0, 0], &[1, 1], None, None).is_err());
+    let op = Op::DepthToSpace {
+        blocksize: i64::MAX,
+        mode: "DCR".into(),
+    };
+    assert!(run(&op, &[Some(&ramp(&[1, 8, 2, 3]))]).is_err());
+}

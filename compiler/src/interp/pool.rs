@@ -6,8 +6,8 @@
 //! inside the explicit padding (but not the extra room `ceil_mode` may add). `MaxPool` works on
 //! every numeric type; averages are computed in `f64` and rounded once to the input's type.
 
-use super::conv::{axis_attr, pads_attr};
-use super::elem::{dispatch, tensor, typed, Elem};
+use super::conv::{axis_attr, pads_attr, MAX_ATTR};
+use super::elem::{checked_numel, dispatch, tensor, typed, Elem};
 use super::util::arg;
 use super::InterpError;
 use sparsec_ir::{DType, Op, Tensor};
@@ -171,7 +171,7 @@ fn geometry(op: &Op, x: &Tensor, a: &WindowAttrs) -> Result<PoolGeom, InterpErro
             format!("{ns} spatial axes (1 to 3 are supported)"),
         ));
     }
-    if a.kernel_shape.len() != ns || a.kernel_shape.iter().any(|&k| k < 1) {
+    if a.kernel_shape.len() != ns || a.kernel_shape.iter().any(|&k| !(1..=MAX_ATTR).contains(&k)) {
         return Err(InterpError::invalid(
             op,
             format!(
@@ -243,6 +243,7 @@ fn geometry(op: &Op, x: &Tensor, a: &WindowAttrs) -> Result<PoolGeom, InterpErro
     let us = |v: &[i64]| v.iter().map(|&a| a as usize).collect::<Vec<_>>();
     let mut out_shape = x.shape()[..2].to_vec();
     out_shape.extend(&y);
+    checked_numel(op, &out_shape)?;
     Ok(PoolGeom {
         planes: x.shape()[0] * x.shape()[1],
         x_sp: pad3(xs, 1),

@@ -7,7 +7,7 @@
 //! (neighbouring input positions, clamped to the edge) and their weights, exactly as the ONNX
 //! reference does. Integer results are rounded half to even and saturated.
 
-use super::elem::norm_index;
+use super::elem::{checked_numel, norm_index};
 use super::util::{arg, opt_arg};
 use super::InterpError;
 use sparsec_ir::{Op, Tensor};
@@ -145,6 +145,11 @@ pub(crate) fn resize(op: &Op, inputs: &[Option<&Tensor>]) -> Result<Tensor, Inte
         }
         _ => None,
     };
+    let mut final_shape = x.shape().to_vec();
+    for (&a, &o) in axes.iter().zip(&out) {
+        final_shape[a] = o;
+    }
+    checked_numel(op, &final_shape)?;
     let mut shape = x.shape().to_vec();
     let mut data = x.to_f64_vec();
     for (i, &a) in axes.iter().enumerate() {
@@ -324,6 +329,15 @@ fn taps(
     roi: Option<(f64, f64)>,
 ) -> Taps {
     let (c, extrapolate) = source_coord(a, o, scale, n_in, n_out, roi);
+    if extrapolate {
+        return Taps {
+            idx: Vec::new(),
+            w: Vec::new(),
+            extrapolate,
+        };
+    }
+    // Far outside the input every tap clamps to the same edge; keep the integers in range.
+    let c = c.clamp(-1e12, 1e12);
     let fl = c.floor();
     let ratio = if c == fl { 1.0 } else { c - fl };
     let mut w = coeffs(a, ratio, scale);

@@ -193,3 +193,20 @@ fn bad_operands() {
     let y = resize(&o, &[Some(&x), None, Some(&scales(&[1.0, 1.0]))]).unwrap();
     assert_eq!(y, x);
 }
+
+#[test]
+fn absurd_scales_are_errors() {
+    let x = ramp(&[2, 2]);
+    let o = op("nearest", "asymmetric");
+    assert!(resize(&o, &[Some(&x), None, Some(&scales(&[1e30, 1e30]))]).is_err());
+    assert!(resize(
+        &o,
+        &[Some(&x), None, None, Some(&sizes(&[1 << 40, 1 << 40]))]
+    )
+    .is_err());
+    // A region of interest far outside the input only extrapolates.
+    let o = op("linear", "tf_crop_and_resize");
+    let roi = Tensor::from_f32(&[4], vec![-9e18, 3e11, 2.0, -2.0]);
+    let y = resize(&o, &[Some(&x), Some(&roi), None, Some(&sizes(&[3, 3]))]).unwrap();
+    assert_eq!(y.shape(), &[3, 3]);
+}

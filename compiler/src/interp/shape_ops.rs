@@ -4,7 +4,9 @@
 //! The data-movement ops live in `movement.rs` and `Resize` in `resize.rs`. Everything here is
 //! dtype-generic: reshapes keep the storage as is.
 
-use super::elem::{dispatch, ints, norm_index, scalar_i64, tensor, typed};
+use super::elem::{
+    checked_numel, dispatch, ints, norm_index, scalar_i64, tensor, typed, MAX_ELEMENTS,
+};
 use super::util::{arg, opt_arg};
 use super::{movement, resize, InterpError};
 use sparsec_ir::{Op, Tensor, TensorData};
@@ -25,7 +27,7 @@ pub(crate) fn eval(
         Op::Size {} => Tensor::scalar_i64(x.numel() as i64),
         Op::ConstantOfShape { value } => {
             let shape = target_shape(op, x)?;
-            let n: usize = shape.iter().product();
+            let n = checked_numel(op, &shape)?;
             Tensor::new(
                 shape,
                 TensorData::from_f64s(value.dtype, std::iter::repeat_n(value.value, n)),
@@ -101,7 +103,7 @@ fn reshape(op: &Op, x: &Tensor, shape: &Tensor, allowzero: bool) -> Result<Tenso
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().product();
+        let known = checked_numel(op, &out)?;
         if known == 0 || !x.numel().is_multiple_of(known) {
             return Err(InterpError::invalid(
                 op,
@@ -113,7 +115,7 @@ fn reshape(op: &Op, x: &Tensor, shape: &Tensor, allowzero: bool) -> Result<Tenso
         }
         out[i] = x.numel() / known;
     }
-    if out.iter().product::<usize>() != x.numel() {
+    if checked_numel(op, &out)? != x.numel() {
         return Err(InterpError::invalid(
             op,
             format!("shape {target:?} does not fit input {:?}", x.shape()),
@@ -229,10 +231,14 @@ fn range(op: &Op, start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<Tens
         }
         let span = l as i128 - s as i128;
         let n = if (span > 0) == (d > 0) && span != 0 {
-            ((span.abs() + d.unsigned_abs() as i128 - 1) / d.unsigned_abs() as i128) as usize
+            (span.abs() + d.unsigned_abs() as i128 - 1) / d.unsigned_abs() as i128
         } else {
             0
         };
+        if n > MAX_ELEMENTS as i128 {
+            return Err(InterpError::invalid(op, format!("range of {n} elements")));
+        }
+        let n = n as usize;
         let vals: Vec<i64> = (0..n as i64).map(|i| s + i * d).collect();
         return Ok(Tensor::from_i64(&[n], vals).cast(dtype));
     }
@@ -251,7 +257,7 @@ fn range(op: &Op, start: &Tensor, limit: &Tensor, delta: &Tensor) -> Result<Tens
         return Err(InterpError::invalid(op, format!("bad delta {d}")));
     }
     let n = ((l - s) / d).ceil();
-    if n.is_nan() || n > 1e9 {
+    if n.is_nan() || n > MAX_ELEMENTS as f64 {
         return Err(InterpError::invalid(op, format!("range of {n} elements")));
     }
     let n = n.max(0.0) as usize;

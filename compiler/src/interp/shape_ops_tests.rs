@@ -149,3 +149,23 @@ fn trilu_upper_and_lower() {
     assert_eq!(y.as_i64().unwrap(), &[1, 0, 3, 4, 5, 0, 7, 8]);
     assert!(run(&Op::Trilu { upper: 0 }, &[Some(&ramp(&[3])), None]).is_err());
 }
+
+#[test]
+fn absurd_shapes_are_errors() {
+    let x = ramp(&[2, 3]);
+    let big = i64s(&[1 << 40, 1 << 40]);
+    assert!(run(&Op::Reshape { allowzero: 0 }, &[Some(&x), Some(&big)]).is_err());
+    let op = Op::ConstantOfShape {
+        value: Scalar {
+            dtype: DType::F32,
+            value: 0.0,
+        },
+    };
+    assert!(run(&op, &[Some(&big)]).is_err());
+    let (lo, hi, one) = (
+        Tensor::scalar_i64(i64::MIN),
+        Tensor::scalar_i64(i64::MAX),
+        Tensor::scalar_i64(1),
+    );
+    assert!(run(&Op::Range {}, &[Some(&lo), Some(&hi), Some(&one)]).is_err());
+}

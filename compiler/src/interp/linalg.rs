@@ -4,7 +4,7 @@
 //! so the innermost loop is a contiguous `axpy` over a result row that the compiler vectorizes.
 
 use super::einsum;
-use super::elem::{checked_numel, dispatch, permute_indices, tensor, typed, Elem};
+use super::elem::{checked_numel, dispatch, tensor, typed, Elem};
 use super::util::{arg, broadcast_indices, broadcast_shape, opt_arg};
 use super::InterpError;
 use sparsec_ir::{DType, Op, Tensor};
@@ -152,6 +152,46 @@ fn matmul(op: &Op, a: &Tensor, b: &Tensor) -> Result<Tensor, InterpError> {
     })
 }
 
+/// Up to this many rows of `a`, a `Gemm` with `trans_b` uses dot products instead of a transpose.
+const DOT_ROWS: usize = 16;
+
+/// `sum a[i] * b[i]` with eight partial sums, so the loop vectorizes.
+fn dot<T: Elem>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::default(); 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] = acc[l].add(x[l].mul(y[l]));
+        }
+    }
+    let mut s = acc.iter().fold(T::default(), |s, &v| s.add(v));
+    for (&x, &y) in ar.iter().zip(br) {
+        s = s.add(x.mul(y));
+    }
+    s
+}
+
+/// The transpose of a matrix, copied in square tiles so both sides stay in cache.
+fn transposed(op: &Op, m: &Tensor) -> Result<Tensor, InterpError> {
+    const TILE: usize = 32;
+    let (r, c) = (m.shape()[0], m.shape()[1]);
+    dispatch!(m.dtype(), T => {
+        let v = typed::<T>(op, m, "matrix")?;
+        let mut out = vec![T::default(); r * c];
+        for i0 in (0..r).step_by(TILE) {
+            for j0 in (0..c).step_by(TILE) {
+                for i in i0..(i0 + TILE).min(r) {
+                    for j in j0..(j0 + TILE).min(c) {
+                        out[j * r + i] = v[i * c + j];
+                    }
+                }
+            }
+        }
+        tensor(op, vec![c, r], out)
+    })
+}
+
 /// `alpha * op(a) @ op(b) + beta * c` with `c` unidirectionally broadcast to `[M, N]`.
 fn gemm(
     op: &Op,
@@ -174,29 +214,41 @@ fn gemm(
     }
     let a_t;
     let a = if trans_a {
-        let sh = a.shape();
-        a_t = super::elem::take(op, a, vec![sh[1], sh[0]], &permute_indices(sh, &[1, 0]))?;
+        a_t = transposed(op, a)?;
         &a_t
     } else {
         a
     };
-    let b_t;
-    let b = if trans_b {
-        let sh = b.shape();
-        b_t = super::elem::take(op, b, vec![sh[1], sh[0]], &permute_indices(sh, &[1, 0]))?;
-        &b_t
-    } else {
-        b
-    };
     let (m, k) = (a.shape()[0], a.shape()[1]);
-    let (k2, n) = (b.shape()[0], b.shape()[1]);
+    let (k2, n) = if trans_b {
+        (b.shape()[1], b.shape()[0])
+    } else {
+        (b.shape()[0], b.shape()[1])
+    };
     if k != k2 {
         return Err(InterpError::invalid(
             op,
             format!("inner dimensions differ: {m}x{k} @ {k2}x{n}"),
         ));
     }
-    let ab = matmul(op, a, b)?;
+    let ab = if trans_b && m <= DOT_ROWS && k > 0 && a.dtype() != DType::F16 {
+        // Few rows (batch-1 fully connected layers): dot products with the rows of b, which
+        // reads b once instead of transposing it.
+        checked_numel(op, &[m, n])?;
+        dispatch!(a.dtype(), T => {
+            let av = typed::<T>(op, a, "a")?;
+            let bv = typed::<T>(op, b, "b")?;
+            let mut out = Vec::with_capacity(m * n);
+            for ar in av.chunks_exact(k).take(m) {
+                out.extend(bv.chunks_exact(k).take(n).map(|br| dot(ar, br)));
+            }
+            tensor(op, vec![m, n], out)?
+        })
+    } else if trans_b {
+        matmul(op, a, &transposed(op, b)?)?
+    } else {
+        matmul(op, a, b)?
+    };
     let c_vals = match c {
         Some(c) if beta != 0.0 => {
             let target = [m, n];
@@ -294,6 +346,28 @@ mod tests {
         let y = run(Op::MatMul {}, &[&a, &b]).unwrap();
         assert_eq!(y.dtype(), DType::F16);
         assert_eq!(y.to_f32_vec(), vec![3.5]);
+    }
+
+    #[test]
+    fn gemm_trans_b_paths_agree_with_matmul() {
+        // Few rows use dot products, many rows a transpose; k = 11 leaves a remainder after the
+        // eight-wide partial sums, k = 0 gives zeros.
+        for (m, k) in [(3, 11), (20, 11), (2, 0)] {
+            let n = 5;
+            let a = Tensor::from_f32(&[m, k], (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect());
+            let bt = Tensor::from_f32(&[n, k], (0..n * k).map(|i| (i % 5) as f32 - 2.0).collect());
+            let b = transposed(&Op::MatMul {}, &bt).unwrap();
+            let want = run(Op::MatMul {}, &[&a, &b]).unwrap();
+            let op = Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: 0,
+                trans_b: 1,
+            };
+            let got = run(op, &[&a, &bt]).unwrap();
+            assert_eq!(got.shape(), &[m, n]);
+            assert_eq!(got, want, "m {m} k {k}");
+        }
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //! whole graph in topological order.
 
 mod conv;
+mod einsum;
+mod elem;
 mod elementwise;
 mod index;
 mod linalg;
+mod movement;
 mod norm;
 mod pool;
 mod reduce;
+mod resize;
 mod shape_ops;
 pub mod util;
 

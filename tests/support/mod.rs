@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,7 +13,9 @@ pub fn shared(test: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
+        // Written to stderr directly so the test harness's capture does not hide it.
+        let _ = writeln!(
+            std::io::stderr(),
             "note: skipping {test}: shared data not found at {} (set SPARSEC_SHARED)",
             dir.display()
         );

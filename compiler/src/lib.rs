@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod codegen;
 pub mod conformance;
 pub mod inputs;
 pub mod inspect;

@@ -1,0 +1,69 @@
+//! Codegen: turns groups of IR nodes into kernels that follow the runtime's ABI
+//! (`sparsec_runtime::kernel`).
+//!
+//! The lowering (`lower.rs`) walks the graph in topological order and forms *groups*: an anchor node
+//! (a Gemm/MatMul/Conv, or an elementwise op) plus an elementwise epilogue chain fused into it
+//! (bias, activation, residual add). Each group becomes one [`LoweredKernel`]:
+//! - `jit` + `elementwise`: Cranelift-emitted kernels specialized on concrete shapes and strides;
+//! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
+//! - anything else falls back to a host kernel that calls the reference interpreter.
+
+pub mod dense;
+pub mod elementwise;
+pub mod jit;
+
+use sparsec_ir::{Tensor, ValueId};
+use sparsec_runtime::Kernel;
+use thiserror::Error;
+
+/// A kernel argument as the lowering sees it; the plan builder maps each to a `BufferRef`.
+#[derive(Debug)]
+pub enum Arg {
+    /// A graph value: graph input, weight, or a node result (intermediate or graph output).
+    Value(ValueId),
+    /// A constant the kernel owns (for example a weight transposed or packed for the library).
+    Packed(Tensor),
+}
+
+/// One elementwise step applied to a kernel's results before they are stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Epilogue {
+    /// Add a per-output-channel bias (a 1-D f32 value of length = channels).
+    Bias(ValueId),
+    /// Add another tensor of the result's shape (a residual connection).
+    AddTensor(ValueId),
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, lo), hi)`.
+    Clip(f32, f32),
+    /// `x` where `x >= 0`, else `alpha * x`.
+    LeakyRelu(f32),
+}
+
+/// A compiled group.
+#[derive(Debug)]
+pub struct LoweredKernel {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Its arguments in ABI order: operands first, then results.
+    pub args: Vec<Arg>,
+    /// Size of the parallel dimension.
+    pub work: usize,
+    /// Smallest useful chunk of it.
+    pub grain: usize,
+    /// Op (or fused chain) name for profiles, e.g. `conv+bias+relu`.
+    pub op: String,
+    /// Weight layout for profiles (`dense` for now).
+    pub layout: String,
+}
+
+/// Why codegen failed.
+#[derive(Debug, Error)]
+pub enum CodegenError {
+    /// Cranelift rejected a function or the module could not be finalized.
+    #[error("jit: {0}")]
+    Jit(String),
+    /// The group cannot be lowered this way (the caller falls back to another lowering).
+    #[error("cannot lower: {0}")]
+    Unsupported(String),
+}

@@ -63,7 +63,7 @@ def shared_dir(explicit: str | None = None) -> Path:
 
 
 def light_source(shared: Path, name: str) -> Path:
-    """The original light model `name` (weights replaced by `ConstantOfShape`) in the shared data."""
+    """The original light model `name` in the shared data (weights made by `ConstantOfShape`)."""
     return shared / "onnx-backend-tests" / "light" / f"light_{name}.onnx"
 
 
@@ -113,7 +113,7 @@ def suite(shared: Path) -> list[Case]:
 
 
 def select(cases: list[Case], patterns: list[str] | None) -> list[Case]:
-    """The cases matching any of `patterns` (`NAME` for every batch of a model, `NAME:BATCH` for one).
+    """The cases matching any of `patterns`: `NAME` (every batch of a model) or `NAME:BATCH`.
 
     Exits with a message naming the pattern when a pattern matches nothing.
     """

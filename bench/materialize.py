@@ -6,9 +6,9 @@ fills it with one constant, which makes activations degenerate. This script repl
 whose output is a weight by an initializer with meaningful random values (fixed seed): He-normal
 (std = sqrt(2 / fan_in)) for Conv and Gemm weights, zeros for biases and additive terms, ones for
 multiplicative terms, and for BatchNormalization scale 1, bias 0 and a mean and variance calibrated
-with ONNX Runtime on a random input, layer by layer, so that activations stay near unit
-scale even through residual sums. It writes `bench/models/light_NAME_he.onnx` and checks with ONNX Runtime that each model runs
-and gives finite outputs.
+with ONNX Runtime on a random input, layer by layer, so that activations stay near unit scale even
+through residual sums. It writes `bench/models/light_NAME_he.onnx` and checks with ONNX Runtime that
+each model runs and gives finite outputs.
 
 Usage: python3 bench/materialize.py [--shared DIR] [--models NAME,...] [--seed S] [--force]
 """
@@ -22,7 +22,14 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LIGHT_MODELS, MODELS_DIR, light_materialized, light_source, require, shared_dir  # noqa: E402
+from common import (  # noqa: E402
+    LIGHT_MODELS,
+    MODELS_DIR,
+    light_materialized,
+    light_source,
+    require,
+    shared_dir,
+)
 
 np, onnx = require("numpy", "onnx")
 from onnx import numpy_helper  # noqa: E402
@@ -169,7 +176,7 @@ def materialize(model, seed: int) -> tuple[object, dict[str, int], set[str]]:
 
 
 def random_feeds(sess, rng) -> dict:
-    """One standard-normal float32 tensor per input of the ORT session (symbolic dims bound to 1)."""
+    """One standard-normal float32 tensor per input of the ORT session, symbolic dims set to 1."""
     feeds = {}
     for inp in sess.get_inputs():
         shape = [d if isinstance(d, int) else 1 for d in inp.shape]
@@ -300,7 +307,9 @@ def materialize_one(shared: Path, name: str, seed: int, force: bool = False) -> 
 def main() -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", help="shared data folder (default $SPARSEC_SHARED or ../shared)")
+    parser.add_argument(
+        "--shared", help="shared data folder (default $SPARSEC_SHARED or ../shared)"
+    )
     parser.add_argument(
         "--models", help="comma-separated light model names (default: all nine)", default=""
     )

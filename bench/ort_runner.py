@@ -3,8 +3,9 @@
 
 It mirrors `sparsec bench MODEL --input NAME=FILE ... --threads T --warmup W --iterations K --json`:
 one ONNX Runtime session (intra-op threads T, one inter-op thread, sequential execution, every graph
-optimization enabled) with its inputs and outputs bound once, W untimed runs, K timed runs, and ONE JSON object on stdout with `median_ms`,
-`min_ms`, `p90_ms`, `mean_ms`, `compile_ms` (session creation), `threads`, `iterations`,
+optimization enabled) with its inputs and outputs bound once, W untimed runs, K timed runs, and
+ONE JSON object on stdout with `median_ms`, `min_ms`, `p90_ms`, `mean_ms`, `compile_ms` (session
+creation), `threads`, `iterations`,
 `peak_rss_bytes` (this process) and `baseline_rss_bytes` (this process after importing Python,
 numpy and onnxruntime, before loading the model), so memory can be compared net of the interpreter.
 

@@ -3,12 +3,12 @@
 
 For each case (digits MLP and CNN at batch 1 and 256, tiny BERT, the nine materialized light
 architectures) it writes one random input set (fixed seed, the model's dtypes) as `.npy` files in a
-temporary folder, then for each thread count runs `sparsec bench MODEL --json --input ... --threads T
---warmup W --iterations K` and `bench/ort_runner.py` (ONNX Runtime with the same threads, warmup and
-iterations) as separate processes on the same file and inputs. It prints one table row per case and
-thread count: median times, their ratio, compile times and each process's peak resident memory
-(measured by the harness from the child's resource usage). A failing `sparsec bench` (for example an
-unsupported model) is shown in the row and the run continues.
+temporary folder, then for each thread count runs `sparsec bench MODEL --json --input ...
+--threads T --warmup W --iterations K` and `bench/ort_runner.py` (ONNX Runtime with the same
+threads, warmup and iterations) as separate processes on the same file and inputs. It prints one
+table row per case and thread count: median times, their ratio, compile times and each process's
+peak resident memory (measured through GNU time or a small launcher, see `rss_wrapper`). A failing
+`sparsec bench` (for example on an unsupported model) is shown in the row and the run continues.
 
 Usage: python3 bench/run.py [--threads 1,2] [--models NAME[:BATCH],...] [--sparsec PATH]
        [--iterations K] [--warmup W] [--json OUT]
@@ -85,7 +85,7 @@ def rss_wrapper() -> tuple[list[str], str]:
 
 @dataclass
 class ChildResult:
-    """What a finished child process left: exit code, output, peak memory and whether it timed out."""
+    """What a finished child left: exit code, output, peak memory, whether it timed out."""
 
     returncode: int
     stdout: str
@@ -156,7 +156,9 @@ def parse_json_result(child: ChildResult, who: str) -> tuple[dict | None, str | 
     return obj, None
 
 
-def make_inputs(case: Case, model, folder: Path, seed: int) -> tuple[dict[str, Path], dict[str, int]]:
+def make_inputs(
+    case: Case, model, folder: Path, seed: int
+) -> tuple[dict[str, Path], dict[str, int]]:
     """Write one random input set of `case` as `.npy` files in `folder`.
 
     Returns the files by input name and the symbolic dimensions bound to the case's batch.
@@ -240,7 +242,8 @@ def ensure_model(case: Case, shared: Path) -> None:
         import materialize
 
         print(f"note: materializing {case.path.name} (once)", file=sys.stderr)
-        materialize.materialize_one(shared, case.name.removeprefix("light_"), materialize.DEFAULT_SEED)
+        name = case.name.removeprefix("light_")
+        materialize.materialize_one(shared, name, materialize.DEFAULT_SEED)
 
 
 def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dict]:
@@ -268,7 +271,8 @@ def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dic
             sp = None
             if not args.skip_sparsec:
                 dim_args = [a for k, v in dims.items() for a in ("--dim", f"{k}={v}")]
-                cmd = [args.sparsec, "bench", str(case.path), "--json", *input_args, *dim_args, *per_t]
+                cmd = [args.sparsec, "bench", str(case.path), "--json"]
+                cmd += [*input_args, *dim_args, *per_t]
                 child = run_child(cmd, args.timeout, args.wrapper)
                 sp, err = parse_json_result(child, "sparsec")
                 result["sparsec"] = sp if sp is not None else {"error": err}
@@ -308,7 +312,7 @@ def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dic
 
 
 def ort_baseline(timeout: float, wrapper: list[str]) -> int | None:
-    """Peak RSS of a child that only imports Python, numpy and onnxruntime (subtracted from ORT's)."""
+    """Peak RSS of a child that only imports numpy and onnxruntime (subtracted from ORT's)."""
     child = run_child([sys.executable, str(ORT_RUNNER), "--baseline"], timeout, wrapper)
     return child.peak_rss_bytes if child.returncode == 0 else None
 
@@ -343,21 +347,31 @@ def machine_info() -> dict:
 def parse_args(argv=None):
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument(
-        "--models", action="append", help="NAME or NAME:BATCH, comma-separated or repeated (default: all)"
+        "--threads", default="1,2", help="comma-separated thread counts (default 1,2)"
+    )
+    parser.add_argument(
+        "--models",
+        action="append",
+        help="NAME or NAME:BATCH, comma-separated or repeated (default: all)",
     )
     parser.add_argument(
         "--sparsec", default=str(REPO / "target" / "release" / "sparsec"),
         help="the sparsec binary (default target/release/sparsec)",
     )
-    parser.add_argument("--iterations", type=int, default=20, help="timed runs per side (default 20)")
+    parser.add_argument(
+        "--iterations", type=int, default=20, help="timed runs per side (default 20)"
+    )
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     parser.add_argument("--json", metavar="OUT", help="also write every result to this JSON file")
-    parser.add_argument("--shared", help="shared data folder (default $SPARSEC_SHARED or ../shared)")
+    parser.add_argument(
+        "--shared", help="shared data folder (default $SPARSEC_SHARED or ../shared)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the random inputs")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per child process")
-    parser.add_argument("--skip-sparsec", action="store_true", help="run the ONNX Runtime side only")
+    parser.add_argument(
+        "--skip-sparsec", action="store_true", help="run the ONNX Runtime side only"
+    )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args(argv)
     try:
@@ -383,8 +397,8 @@ def main(argv=None) -> int:
         return 0
     if not args.skip_sparsec and not os.access(args.sparsec, os.X_OK):
         print(
-            f"error: sparsec binary not found at {args.sparsec}: build it with `cargo build --release`, "
-            "pass --sparsec PATH, or use --skip-sparsec",
+            f"error: sparsec binary not found at {args.sparsec}: build it with "
+            "`cargo build --release`, pass --sparsec PATH, or use --skip-sparsec",
             file=sys.stderr,
         )
         return 2

@@ -233,6 +233,7 @@ def calibrate_batchnorm(model, created: set[str], rng) -> int:
             probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 1  # One thread keeps the reductions, hence the file, reproducible.
     sess = ort.InferenceSession(probe.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     feeds = {k: v for k, v in random_feeds(sess, rng).items() if k not in stats}
     depths = bn_depths(model.graph, bns)

@@ -1,9 +1,22 @@
-//! The thin runtime of sparsec: execution plans, arena, thread pool and kernel ABI (grows with the codegen work).
+//! The thin runtime of sparsec: it runs an execution plan of compiled kernels.
+//!
+//! - [`kernel`]: the kernel ABI (the contract with the compiler's codegen);
+//! - [`plan`]: steps and buffer references, the types a plan is made of;
+//! - [`buffer`]: [`AlignedBuf`], the 64-byte-aligned buffers for weights, arena and outputs;
+//! - [`mem`]: resident-memory figures for benchmark reports.
+//!
+//! The runtime knows nothing about ONNX or the compiler.
 
 #![warn(missing_docs)]
 
+pub mod buffer;
+pub mod error;
 pub mod kernel;
+pub mod mem;
 pub mod plan;
 
+pub use buffer::{AlignedBuf, ALIGN};
+pub use error::RuntimeError;
 pub use kernel::{HostFn, Kernel, KernelFn};
-pub use plan::{BufferRef, ElemType, Step, TensorSpec};
+pub use mem::{current_rss_bytes, peak_rss_bytes};
+pub use plan::{type_string, BufferRef, ElemType, Step, TensorSpec};

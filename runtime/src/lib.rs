@@ -2,6 +2,8 @@
 //!
 //! - [`kernel`]: the kernel ABI (the contract with the compiler's codegen);
 //! - [`plan`]: steps and buffer references, the types a plan is made of;
+//! - [`arena`]: the static memory planner placing intermediates in one arena;
+//! - [`pool`]: the thread pool splitting each step's parallel dimension;
 //! - [`buffer`]: [`AlignedBuf`], the 64-byte-aligned buffers for weights, arena and outputs;
 //! - [`mem`]: resident-memory figures for benchmark reports.
 //!
@@ -9,14 +11,18 @@
 
 #![warn(missing_docs)]
 
+pub mod arena;
 pub mod buffer;
 pub mod error;
 pub mod kernel;
 pub mod mem;
 pub mod plan;
+pub mod pool;
 
+pub use arena::{plan_arena, ArenaLayout, BufferLife};
 pub use buffer::{AlignedBuf, ALIGN};
 pub use error::RuntimeError;
 pub use kernel::{HostFn, Kernel, KernelFn};
 pub use mem::{current_rss_bytes, peak_rss_bytes};
 pub use plan::{type_string, BufferRef, ElemType, Step, TensorSpec};
+pub use pool::{physical_cores, ThreadPool};

@@ -6,7 +6,7 @@
 
 use sparsec_runtime::{
     physical_cores, plan_arena, AlignedBuf, BufferLife, BufferRef, ElemType, Kernel, Plan, Step,
-    TensorSpec, TensorView, ThreadPool,
+    TensorSpec, TensorView, ThreadPool, DEFAULT_SPIN,
 };
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -102,8 +102,16 @@ fn chain(n: usize, steps: usize) -> Plan {
 
 fn main() {
     println!("physical cores: {}", physical_cores());
-    for threads in [1, 2] {
-        let pool = ThreadPool::new(threads).expect("pool");
+    for (threads, spin) in std::env::args().nth(1).map_or(
+        vec![(1, DEFAULT_SPIN), (2, DEFAULT_SPIN), (2, Duration::ZERO)],
+        |s| {
+            s.split(',')
+                .map(|us| (2, Duration::from_micros(us.parse().expect("spin in µs"))))
+                .collect()
+        },
+    ) {
+        let pool = ThreadPool::with_spin(threads, spin).expect("pool");
+        let threads = format!("{threads} (spin {spin:?})");
         let dispatch = time_per_call(11, 20_000, || {
             pool.parallel_for(2, 1, &|b, e| {
                 black_box((b, e));

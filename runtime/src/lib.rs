@@ -28,4 +28,4 @@ pub use exec::{Plan, TensorView};
 pub use kernel::{HostFn, Kernel, KernelFn};
 pub use mem::{current_rss_bytes, peak_rss_bytes};
 pub use plan::{type_string, BufferRef, ElemType, Step, TensorSpec};
-pub use pool::{physical_cores, ThreadPool};
+pub use pool::{physical_cores, ThreadPool, DEFAULT_SPIN};

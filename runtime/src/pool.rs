@@ -3,14 +3,23 @@
 //! `parallel_for` publishes one job (the closure and its chunk boundaries) under a mutex and wakes
 //! the workers through a condition variable; the caller and the workers then take chunks from a
 //! shared counter until none is left, and the caller waits until every chunk has finished before it
-//! returns, so the closure may borrow from the caller's stack. Idle workers block on the condition
-//! variable; nothing spins. A panic inside a chunk is caught, the remaining chunks still complete,
+//! returns, so the closure may borrow from the caller's stack. Between loops a worker spins for a
+//! short, bounded time (watching an atomic job counter) before it blocks on the condition variable,
+//! and the caller likewise spins briefly before it sleeps waiting for the last chunk: kernel steps
+//! follow each other within microseconds, and a futex wake-up costs about as much. A panic inside a chunk is caught, the remaining chunks still complete,
 //! and the first panic is resumed on the calling thread.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an idle thread spins before it sleeps, by default. Short: on a loaded machine with
+/// more runnable threads than cores, longer spins measured slower (they take the core from the
+/// thread that has work); tune it with [`ThreadPool::with_spin`] on a quiet machine.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(5);
 
 /// The closure type of a job: computes `begin..end` of the range.
 type ChunkFn = dyn Fn(usize, usize) + Sync;
@@ -27,6 +36,12 @@ pub struct ThreadPool {
 
 struct Shared {
     state: Mutex<State>,
+    /// Counts published jobs; idle workers spin on it before sleeping.
+    epoch: AtomicU64,
+    /// Mirror of `State::pending`, for the caller to spin on.
+    remaining: AtomicUsize,
+    /// Spin time before sleeping.
+    spin: Duration,
     /// Signalled when a job is published or the pool shuts down.
     work_ready: Condvar,
     /// Signalled when the last chunk of a job finishes.
@@ -42,6 +57,8 @@ struct State {
     next: usize,
     pending: usize,
     panic: Option<Box<dyn Any + Send>>,
+    /// Workers blocked on `work_ready` (publishing skips the wake-up call when there are none).
+    sleepers: usize,
     shutdown: bool,
 }
 
@@ -63,8 +80,14 @@ fn chunk_bounds(work: usize, chunks: usize, i: usize) -> (usize, usize) {
 
 impl ThreadPool {
     /// A pool running loops on `threads` threads: the caller plus `threads - 1` workers
-    /// (`threads == 0` is treated as 1). Fails only when the OS cannot spawn a thread.
+    /// (`threads == 0` is treated as 1), spinning [`DEFAULT_SPIN`] before sleeping. Fails only
+    /// when the OS cannot spawn a thread.
     pub fn new(threads: usize) -> std::io::Result<Self> {
+        Self::with_spin(threads, DEFAULT_SPIN)
+    }
+
+    /// Like [`ThreadPool::new`] with an explicit spin time (`Duration::ZERO`: sleep at once).
+    pub fn with_spin(threads: usize, spin: Duration) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -74,8 +97,12 @@ impl ThreadPool {
                 next: 0,
                 pending: 0,
                 panic: None,
+                sleepers: 0,
                 shutdown: false,
             }),
+            epoch: AtomicU64::new(0),
+            remaining: AtomicUsize::new(0),
+            spin,
             work_ready: Condvar::new(),
             work_done: Condvar::new(),
         });
@@ -119,7 +146,7 @@ impl ThreadPool {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
         };
         let shared = &*self.shared;
-        {
+        let wake = {
             let mut st = lock(&shared.state);
             // SAFETY: only the lifetime is erased; the pointer is cleared below before this
             // function returns, after every chunk that dereferences it has finished.
@@ -131,22 +158,36 @@ impl ThreadPool {
             st.job = Some(erased);
             st.work = work;
             st.chunks = chunks;
-            st.next = 0;
+            st.next = 1; // The caller's first chunk, claimed without another trip through the lock.
             st.pending = chunks;
             st.panic = None;
+            shared.remaining.store(chunks, Ordering::Release);
+            shared.epoch.fetch_add(1, Ordering::Release);
+            st.sleepers > 0
+        };
+        if wake {
+            shared.work_ready.notify_all();
         }
-        shared.work_ready.notify_all();
 
         // The caller takes chunks too, so the loop progresses even while the workers are asleep.
-        let mut st = lock(&shared.state);
-        while st.next < st.chunks {
-            let i = st.next;
-            st.next += 1;
-            drop(st);
+        let mut i = 0;
+        let mut st = loop {
             let (b, e) = chunk_bounds(work, chunks, i);
             let result = panic::catch_unwind(AssertUnwindSafe(|| f(b, e)));
-            st = lock(&shared.state);
+            let mut st = lock(&shared.state);
             finish_chunk(shared, &mut st, result);
+            if st.next >= st.chunks {
+                break st;
+            }
+            i = st.next;
+            st.next += 1;
+        };
+        if st.pending > 0 {
+            drop(st);
+            spin_until(shared.spin, || {
+                shared.remaining.load(Ordering::Acquire) == 0
+            });
+            st = lock(&shared.state);
         }
         while st.pending > 0 {
             st = shared
@@ -170,13 +211,34 @@ fn finish_chunk(shared: &Shared, st: &mut State, result: std::thread::Result<()>
         st.panic.get_or_insert(p);
     }
     st.pending -= 1;
+    shared.remaining.store(st.pending, Ordering::Release);
     if st.pending == 0 {
         shared.work_done.notify_all();
     }
 }
 
+/// Spins (for at most `limit`) until `done` holds.
+fn spin_until(limit: Duration, done: impl Fn() -> bool) {
+    if limit.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return;
+        }
+    }
+}
+
 fn worker_loop(shared: &Shared) {
     let mut st = lock(&shared.state);
+    let mut seen = shared.epoch.load(Ordering::Acquire);
     loop {
         if st.shutdown {
             return;
@@ -195,10 +257,22 @@ fn worker_loop(shared: &Shared) {
                 finish_chunk(shared, &mut st, result);
             }
             _ => {
-                st = shared
-                    .work_ready
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
+                // Nothing to do: spin a little for the next job, then sleep until one is published.
+                // Publishing happens under the lock, so re-checking under it loses no wake-up.
+                drop(st);
+                spin_until(shared.spin, || shared.epoch.load(Ordering::Acquire) != seen);
+                st = lock(&shared.state);
+                seen = shared.epoch.load(Ordering::Acquire);
+                let idle = st.job.is_none() || st.next >= st.chunks;
+                if idle && !st.shutdown {
+                    st.sleepers += 1;
+                    st = shared
+                        .work_ready
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st.sleepers -= 1;
+                    seen = shared.epoch.load(Ordering::Acquire);
+                }
             }
         }
     }
@@ -207,6 +281,8 @@ fn worker_loop(shared: &Shared) {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         lock(&self.shared.state).shutdown = true;
+        // Bumping the epoch ends the workers' spinning at once.
+        self.shared.epoch.fetch_add(1, Ordering::Release);
         self.shared.work_ready.notify_all();
         for w in self.workers.drain(..) {
             // A worker never panics (chunk panics are caught), so there is nothing to report.
@@ -280,8 +356,14 @@ mod tests {
 
     #[test]
     fn covers_every_index_once() {
-        for threads in [1, 2, 3, 4, 7] {
-            let pool = ThreadPool::new(threads).unwrap();
+        for (threads, spin) in [1, 2, 3, 4, 7].into_iter().flat_map(|t| {
+            [
+                (t, Duration::ZERO),
+                (t, DEFAULT_SPIN),
+                (t, Duration::from_millis(1)),
+            ]
+        }) {
+            let pool = ThreadPool::with_spin(threads, spin).unwrap();
             for work in [0, 1, 2, 3, 5, 8, 13, 64, 100, 1000] {
                 for grain in [0, 1, 2, 3, 7, 16, 500] {
                     check_cover(&pool, work, grain);

@@ -1,7 +1,8 @@
 //! Benchmark of the runtime's overheads: the latency of one `parallel_for` dispatch and the time of
 //! a small plan (an elementwise chain through the arena) with 1 and 2 threads.
 //!
-//! Run with `cargo run --release -p sparsec-runtime --example pool_bench`; prints medians of
+//! Run with `cargo run --release -p sparsec-runtime --example pool_bench [SPIN_US,...]` (a list of
+//! spin times in microseconds sweeps them with 2 threads); prints medians of
 //! repeated measurements (expect noise on a shared machine).
 
 use sparsec_runtime::{

@@ -1,9 +1,31 @@
-//! The thin runtime of sparsec: execution plans, arena, thread pool and kernel ABI (grows with the codegen work).
+//! The thin runtime of sparsec: it runs an execution plan of compiled kernels.
+//!
+//! - [`kernel`]: the kernel ABI (the contract with the compiler's codegen);
+//! - [`plan`]: steps and buffer references, the types a plan is made of;
+//! - [`exec`]: [`Plan`], which validates a plan and its inputs and runs the steps;
+//! - [`arena`]: the static memory planner placing intermediates in one arena;
+//! - [`pool`]: the thread pool splitting each step's parallel dimension;
+//! - [`buffer`]: [`AlignedBuf`], the 64-byte-aligned buffers for weights, arena and outputs;
+//! - [`mem`]: resident-memory figures for benchmark reports.
+//!
+//! The runtime knows nothing about ONNX or the compiler.
 
 #![warn(missing_docs)]
 
+pub mod arena;
+pub mod buffer;
+pub mod error;
+pub mod exec;
 pub mod kernel;
+pub mod mem;
 pub mod plan;
+pub mod pool;
 
+pub use arena::{plan_arena, ArenaLayout, BufferLife};
+pub use buffer::{AlignedBuf, ALIGN};
+pub use error::RuntimeError;
+pub use exec::{Plan, TensorView};
 pub use kernel::{HostFn, Kernel, KernelFn};
-pub use plan::{BufferRef, ElemType, Step, TensorSpec};
+pub use mem::{current_rss_bytes, peak_rss_bytes};
+pub use plan::{type_string, BufferRef, ElemType, Step, TensorSpec};
+pub use pool::{physical_cores, ThreadPool, DEFAULT_SPIN};

@@ -38,6 +38,32 @@ impl ElemType {
             ElemType::I8 | ElemType::U8 | ElemType::Bool => 1,
         }
     }
+
+    /// The lowercase name used in messages (`f32`, `i64`, `bool`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F32 => "f32",
+            ElemType::F64 => "f64",
+            ElemType::F16 => "f16",
+            ElemType::I64 => "i64",
+            ElemType::I32 => "i32",
+            ElemType::I8 => "i8",
+            ElemType::U8 => "u8",
+            ElemType::Bool => "bool",
+        }
+    }
+}
+
+impl std::fmt::Display for ElemType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Formats a type and shape the way error messages show them, e.g. `f32[1,64]` (`f32[]` for a scalar).
+pub fn type_string(elem: ElemType, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("{elem}[{}]", dims.join(","))
 }
 
 /// The type and shape of a plan input or output.
@@ -52,9 +78,30 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
-    /// Size in bytes.
+    /// Size in bytes (saturates at `usize::MAX`; plans check [`TensorSpec::checked_bytes`] when built).
     pub fn bytes(&self) -> usize {
-        self.shape.iter().product::<usize>() * self.elem.size()
+        self.checked_bytes().unwrap_or(usize::MAX)
+    }
+
+    /// Size in bytes, or `None` when it overflows `usize`.
+    pub fn checked_bytes(&self) -> Option<usize> {
+        self.shape
+            .iter()
+            .try_fold(self.elem.size(), |acc, &d| acc.checked_mul(d))
+    }
+
+    /// Number of elements (saturating).
+    pub fn numel(&self) -> usize {
+        self.shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
+    }
+}
+
+impl std::fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&type_string(self.elem, &self.shape))
     }
 }
 

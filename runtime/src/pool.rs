@@ -1,0 +1,461 @@
+//! The thread pool: persistent worker threads that split a range `0..work` into contiguous chunks.
+//!
+//! `parallel_for` publishes one job (the closure and its chunk boundaries) under a mutex and wakes
+//! the workers through a condition variable; the caller and the workers then take chunks from a
+//! shared counter until none is left, and the caller waits until every chunk has finished before it
+//! returns, so the closure may borrow from the caller's stack. Between loops a worker spins for a
+//! short, bounded time (watching an atomic job counter) before it blocks on the condition variable,
+//! and the caller likewise spins briefly before it sleeps waiting for the last chunk: kernel steps
+//! follow each other within microseconds, and a futex wake-up costs about as much. A panic inside a chunk is caught, the remaining chunks still complete,
+//! and the first panic is resumed on the calling thread.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an idle thread spins before it sleeps, by default. Short: on a loaded machine with
+/// more runnable threads than cores, longer spins measured slower (they take the core from the
+/// thread that has work); tune it with [`ThreadPool::with_spin`] on a quiet machine.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(5);
+
+/// The closure type of a job: computes `begin..end` of the range.
+type ChunkFn = dyn Fn(usize, usize) + Sync;
+
+/// A fixed set of worker threads for data-parallel loops.
+pub struct ThreadPool {
+    threads: usize,
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    /// Held by the thread whose job is in flight; a concurrent or nested `parallel_for` that finds
+    /// it taken runs inline instead of waiting (which could deadlock).
+    busy: Mutex<()>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Counts published jobs; idle workers spin on it before sleeping.
+    epoch: AtomicU64,
+    /// Mirror of `State::pending`, for the caller to spin on.
+    remaining: AtomicUsize,
+    /// Spin time before sleeping.
+    spin: Duration,
+    /// Signalled when a job is published or the pool shuts down.
+    work_ready: Condvar,
+    /// Signalled when the last chunk of a job finishes.
+    work_done: Condvar,
+}
+
+struct State {
+    /// The current job's closure with its lifetime erased; only dereferenced while the job is in
+    /// flight, and the publishing caller does not return before `pending` reaches zero.
+    job: Option<*const ChunkFn>,
+    work: usize,
+    chunks: usize,
+    next: usize,
+    pending: usize,
+    panic: Option<Box<dyn Any + Send>>,
+    /// Workers blocked on `work_ready` (publishing skips the wake-up call when there are none).
+    sleepers: usize,
+    shutdown: bool,
+}
+
+// SAFETY: the raw closure pointer is only dereferenced while the job is in flight (see `State::job`),
+// and the closure is `Sync`, so sharing it between threads is sound.
+unsafe impl Send for State {}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Chunks run outside the lock and their panics are caught, so poisoning only follows a bug in
+    // the pool itself; the state stays consistent either way.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Bounds of chunk `i` of `chunks` equal contiguous chunks of `0..work`.
+fn chunk_bounds(work: usize, chunks: usize, i: usize) -> (usize, usize) {
+    let at = |k: usize| (work as u128 * k as u128 / chunks as u128) as usize;
+    (at(i), at(i + 1))
+}
+
+impl ThreadPool {
+    /// A pool running loops on `threads` threads: the caller plus `threads - 1` workers
+    /// (`threads == 0` is treated as 1), spinning [`DEFAULT_SPIN`] before sleeping. Fails only
+    /// when the OS cannot spawn a thread.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        Self::with_spin(threads, DEFAULT_SPIN)
+    }
+
+    /// Like [`ThreadPool::new`] with an explicit spin time (`Duration::ZERO`: sleep at once).
+    pub fn with_spin(threads: usize, spin: Duration) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                job: None,
+                work: 0,
+                chunks: 0,
+                next: 0,
+                pending: 0,
+                panic: None,
+                sleepers: 0,
+                shutdown: false,
+            }),
+            epoch: AtomicU64::new(0),
+            remaining: AtomicUsize::new(0),
+            spin,
+            work_ready: Condvar::new(),
+            work_done: Condvar::new(),
+        });
+        let mut pool = ThreadPool {
+            threads,
+            shared,
+            workers: Vec::with_capacity(threads - 1),
+            busy: Mutex::new(()),
+        };
+        for i in 1..threads {
+            let shared = Arc::clone(&pool.shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("sparsec-worker-{i}"))
+                .spawn(move || worker_loop(&shared))?;
+            pool.workers.push(handle);
+        }
+        Ok(pool)
+    }
+
+    /// Number of threads loops run on, the caller included.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Calls `f(begin, end)` over contiguous chunks that cover `0..work` exactly once: at most
+    /// `threads` chunks, each at least `grain` long (a single chunk when `work < 2 * grain`).
+    /// Nothing is called when `work == 0`. With one thread, or when the pool is already running a
+    /// loop (a nested or concurrent call), `f(0, work)` runs inline. A panic in `f` is resumed
+    /// here after every other chunk has finished.
+    pub fn parallel_for(&self, work: usize, grain: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        if work == 0 {
+            return;
+        }
+        let chunks = self.threads.min(work / grain.max(1)).max(1);
+        if chunks == 1 {
+            return f(0, work);
+        }
+        let _busy = match self.busy.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::WouldBlock) => return f(0, work),
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        let shared = &*self.shared;
+        let wake = {
+            let mut st = lock(&shared.state);
+            // SAFETY: only the lifetime is erased; the pointer is cleared below before this
+            // function returns, after every chunk that dereferences it has finished.
+            let erased: *const ChunkFn = unsafe {
+                std::mem::transmute::<*const (dyn Fn(usize, usize) + Sync + '_), *const ChunkFn>(
+                    f as *const _,
+                )
+            };
+            st.job = Some(erased);
+            st.work = work;
+            st.chunks = chunks;
+            st.next = 1; // The caller's first chunk, claimed without another trip through the lock.
+            st.pending = chunks;
+            st.panic = None;
+            shared.remaining.store(chunks, Ordering::Release);
+            shared.epoch.fetch_add(1, Ordering::Release);
+            st.sleepers > 0
+        };
+        if wake {
+            shared.work_ready.notify_all();
+        }
+
+        // The caller takes chunks too, so the loop progresses even while the workers are asleep.
+        let mut i = 0;
+        let mut st = loop {
+            let (b, e) = chunk_bounds(work, chunks, i);
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(b, e)));
+            let mut st = lock(&shared.state);
+            finish_chunk(shared, &mut st, result);
+            if st.next >= st.chunks {
+                break st;
+            }
+            i = st.next;
+            st.next += 1;
+        };
+        if st.pending > 0 {
+            drop(st);
+            spin_until(shared.spin, || {
+                shared.remaining.load(Ordering::Acquire) == 0
+            });
+            st = lock(&shared.state);
+        }
+        while st.pending > 0 {
+            st = shared
+                .work_done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        st.job = None;
+        let payload = st.panic.take();
+        drop(st);
+        drop(_busy);
+        if let Some(p) = payload {
+            panic::resume_unwind(p);
+        }
+    }
+}
+
+/// Records the end of one chunk (and its panic, if it is the first); wakes the caller after the last.
+fn finish_chunk(shared: &Shared, st: &mut State, result: std::thread::Result<()>) {
+    if let Err(p) = result {
+        st.panic.get_or_insert(p);
+    }
+    st.pending -= 1;
+    shared.remaining.store(st.pending, Ordering::Release);
+    if st.pending == 0 {
+        shared.work_done.notify_all();
+    }
+}
+
+/// Spins (for at most `limit`) until `done` holds.
+fn spin_until(limit: Duration, done: impl Fn() -> bool) {
+    if limit.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return;
+        }
+    }
+}
+
+fn worker_loop(shared: &Shared) {
+    let mut st = lock(&shared.state);
+    let mut seen = shared.epoch.load(Ordering::Acquire);
+    loop {
+        if st.shutdown {
+            return;
+        }
+        match st.job {
+            Some(job) if st.next < st.chunks => {
+                let i = st.next;
+                st.next += 1;
+                let (b, e) = chunk_bounds(st.work, st.chunks, i);
+                drop(st);
+                // SAFETY: the job is in flight (this chunk is counted in `pending`), so the caller
+                // is still waiting inside `parallel_for` and the closure is alive.
+                let f = unsafe { &*job };
+                let result = panic::catch_unwind(AssertUnwindSafe(|| f(b, e)));
+                st = lock(&shared.state);
+                finish_chunk(shared, &mut st, result);
+            }
+            _ => {
+                // Nothing to do: spin a little for the next job, then sleep until one is published.
+                // Publishing happens under the lock, so re-checking under it loses no wake-up.
+                drop(st);
+                spin_until(shared.spin, || shared.epoch.load(Ordering::Acquire) != seen);
+                st = lock(&shared.state);
+                seen = shared.epoch.load(Ordering::Acquire);
+                let idle = st.job.is_none() || st.next >= st.chunks;
+                if idle && !st.shutdown {
+                    st.sleepers += 1;
+                    st = shared
+                        .work_ready
+                        .wait(st)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st.sleepers -= 1;
+                    seen = shared.epoch.load(Ordering::Acquire);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        lock(&self.shared.state).shutdown = true;
+        // Bumping the epoch ends the workers' spinning at once.
+        self.shared.epoch.fetch_add(1, Ordering::Release);
+        self.shared.work_ready.notify_all();
+        for w in self.workers.drain(..) {
+            // A worker never panics (chunk panics are caught), so there is nothing to report.
+            let _ = w.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ThreadPool({} threads)", self.threads)
+    }
+}
+
+/// Number of physical cores: distinct (`physical id`, `core id`) pairs in `/proc/cpuinfo`, or
+/// `std::thread::available_parallelism` when that file is missing or lacks those fields.
+pub fn physical_cores() -> usize {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| count_physical_cores(&t))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Counts distinct (`physical id`, `core id`) pairs over the processor blocks of a cpuinfo text.
+fn count_physical_cores(cpuinfo: &str) -> Option<usize> {
+    let mut cores = std::collections::BTreeSet::new();
+    for block in cpuinfo.split("\n\n") {
+        let field = |key: &str| {
+            block.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == key).then(|| v.trim().to_string())
+            })
+        };
+        if let Some(core) = field("core id") {
+            cores.insert((field("physical id").unwrap_or_default(), core));
+        }
+    }
+    (!cores.is_empty()).then_some(cores.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs one loop and checks every index is covered exactly once by at most `threads` chunks of
+    /// at least `grain` (unless a single chunk covers everything).
+    fn check_cover(pool: &ThreadPool, work: usize, grain: usize) {
+        let hits: Vec<AtomicUsize> = (0..work).map(|_| AtomicUsize::new(0)).collect();
+        let chunks = Mutex::new(Vec::new());
+        pool.parallel_for(work, grain, &|b, e| {
+            assert!(b < e && e <= work, "chunk {b}..{e} of {work}");
+            for h in &hits[b..e] {
+                h.fetch_add(1, Ordering::Relaxed);
+            }
+            chunks.lock().unwrap().push((b, e));
+        });
+        for (i, h) in hits.iter().enumerate() {
+            assert_eq!(
+                h.load(Ordering::Relaxed),
+                1,
+                "index {i} work {work} grain {grain}"
+            );
+        }
+        let chunks = chunks.into_inner().unwrap();
+        assert!(chunks.len() <= pool.threads(), "{chunks:?}");
+        if chunks.len() > 1 {
+            assert!(chunks.iter().all(|(b, e)| e - b >= grain), "{chunks:?}");
+        }
+    }
+
+    #[test]
+    fn covers_every_index_once() {
+        for (threads, spin) in [1, 2, 3, 4, 7].into_iter().flat_map(|t| {
+            [
+                (t, Duration::ZERO),
+                (t, DEFAULT_SPIN),
+                (t, Duration::from_millis(1)),
+            ]
+        }) {
+            let pool = ThreadPool::with_spin(threads, spin).unwrap();
+            for work in [0, 1, 2, 3, 5, 8, 13, 64, 100, 1000] {
+                for grain in [0, 1, 2, 3, 7, 16, 500] {
+                    check_cover(&pool, work, grain);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reuse_across_many_calls() {
+        let pool = ThreadPool::new(3).unwrap();
+        let total = AtomicUsize::new(0);
+        for round in 0..2000 {
+            let work = 1 + round % 37;
+            pool.parallel_for(work, 1, &|b, e| {
+                total.fetch_add((b..e).sum::<usize>(), Ordering::Relaxed);
+            });
+        }
+        let expected: usize = (0..2000).map(|r| (0..1 + r % 37).sum::<usize>()).sum();
+        assert_eq!(total.load(Ordering::Relaxed), expected);
+    }
+
+    #[test]
+    fn uses_several_threads() {
+        let pool = ThreadPool::new(2).unwrap();
+        let ids = Mutex::new(std::collections::HashSet::new());
+        // Each chunk waits for the other, so both must run at the same time on different threads.
+        let barrier = std::sync::Barrier::new(2);
+        pool.parallel_for(2, 1, &|_, _| {
+            barrier.wait();
+            ids.lock().unwrap().insert(std::thread::current().id());
+        });
+        assert_eq!(ids.into_inner().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn panic_propagates_and_pool_survives() {
+        let pool = ThreadPool::new(2).unwrap();
+        for victim in [0, 1] {
+            let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.parallel_for(10, 1, &|b, _| {
+                    if (b == 0) == (victim == 0) {
+                        panic!("chunk at {b} failed");
+                    }
+                })
+            }));
+            let msg = r.unwrap_err();
+            let msg = msg.downcast_ref::<String>().unwrap();
+            assert!(msg.starts_with("chunk at"), "{msg}");
+        }
+        check_cover(&pool, 100, 1);
+        // Inline (single-chunk) calls propagate too.
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.parallel_for(1, 1, &|_, _| panic!("x"))
+        }));
+        assert!(r.is_err());
+        check_cover(&pool, 100, 1);
+    }
+
+    #[test]
+    fn nested_and_concurrent_calls_do_not_deadlock() {
+        let pool = ThreadPool::new(2).unwrap();
+        let count = AtomicUsize::new(0);
+        pool.parallel_for(4, 1, &|b, e| {
+            for _ in b..e {
+                pool.parallel_for(3, 1, &|b2, e2| {
+                    count.fetch_add(e2 - b2, Ordering::Relaxed);
+                });
+            }
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 12);
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        check_cover(&pool, 50, 1);
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn counts_cores_from_cpuinfo() {
+        let two_cores_smt = "processor\t: 0\nphysical id\t: 0\ncore id\t: 0\n\n\
+                             processor\t: 1\nphysical id\t: 0\ncore id\t: 1\n\n\
+                             processor\t: 2\nphysical id\t: 0\ncore id\t: 0\n\n\
+                             processor\t: 3\nphysical id\t: 0\ncore id\t: 1\n";
+        assert_eq!(count_physical_cores(two_cores_smt), Some(2));
+        let two_sockets = "physical id : 0\ncore id : 0\n\nphysical id : 1\ncore id : 0\n";
+        assert_eq!(count_physical_cores(two_sockets), Some(2));
+        assert_eq!(count_physical_cores("processor : 0\n"), None);
+        assert!(physical_cores() >= 1);
+    }
+}

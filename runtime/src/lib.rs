@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dense;
 pub mod kernel;
 pub mod plan;
 

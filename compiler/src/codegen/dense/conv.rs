@@ -34,9 +34,9 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How the convolution is computed.
+/// How a convolution is computed (chosen by [`lower_conv`], or forced by [`lower_conv_path`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Path {
+pub enum Path {
     /// 1x1, stride 1, no padding: GEMM on the input directly.
     Pointwise,
     /// One input channel per group: a direct loop.
@@ -379,8 +379,29 @@ pub fn lower_conv(
     node: NodeId,
     epilogue: &[Epilogue],
 ) -> Result<LoweredKernel, CodegenError> {
-    let plan_args = build_plan(graph, node, epilogue)?;
-    let (plan, args, op) = plan_args;
+    lower_conv_path(graph, node, epilogue, None)
+}
+
+/// [`lower_conv`] with the path forced (for benchmarks): `Im2col` always applies, `Pointwise`
+/// and `Depthwise` only where [`lower_conv`] would choose them.
+pub fn lower_conv_path(
+    graph: &Graph,
+    node: NodeId,
+    epilogue: &[Epilogue],
+    path: Option<Path>,
+) -> Result<LoweredKernel, CodegenError> {
+    let (mut plan, args, op) = build_plan(graph, node, epilogue)?;
+    if let Some(p) = path.filter(|&p| p != plan.path) {
+        if p != Path::Im2col {
+            return Err(unsupported(
+                graph,
+                node,
+                format!("the {p:?} path does not apply"),
+            ));
+        }
+        plan.path = p;
+        plan.split_channels = plan.p_out() < plan.c_out;
+    }
     let work = plan.n * plan.dim();
     let flops_per_unit = if plan.split_channels {
         2 * plan.cin_g() * plan.kk() * plan.p_out()

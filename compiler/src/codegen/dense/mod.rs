@@ -20,7 +20,7 @@ mod tests_conv;
 #[cfg(test)]
 mod tests_matmul;
 
-pub use conv::lower_conv;
+pub use conv::{lower_conv, lower_conv_path, Path as ConvPath};
 pub use matmul::{lower_gemm, lower_matmul};
 
 use super::{Arg, CodegenError, Epilogue};

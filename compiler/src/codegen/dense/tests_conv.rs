@@ -177,3 +177,21 @@ fn rejects_bad_epilogue_operands() {
     assert!(lower_conv(&env.g, node, &[Epilogue::Bias(wrong)]).is_err());
     assert!(lower_conv(&env.g, node, &[Epilogue::AddTensor(wrong)]).is_err());
 }
+
+#[test]
+fn forced_im2col_matches_on_every_case() {
+    for k in cases() {
+        let mut env = Env::new();
+        let x = env.input(k.x);
+        let w = env.weight(k.w);
+        let node = env.node(conv_op(&k), vec![Some(x), Some(w), None]);
+        let forced = |g: &sparsec_ir::Graph, n, e: &[Epilogue]| {
+            super::lower_conv_path(g, n, e, Some(Path::Im2col))
+        };
+        check(&env, node, &[Epilogue::Relu], 1, forced);
+        if k.path != Path::Pointwise {
+            let err = super::lower_conv_path(&env.g, node, &[], Some(Path::Pointwise));
+            assert!(err.is_err());
+        }
+    }
+}

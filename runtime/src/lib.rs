@@ -14,6 +14,7 @@
 
 pub mod arena;
 pub mod buffer;
+pub mod dense;
 pub mod error;
 pub mod exec;
 pub mod kernel;

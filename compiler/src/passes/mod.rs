@@ -5,6 +5,7 @@
 //! Result<bool, PassError>` returning whether it changed the graph.
 
 mod dce;
+mod fold_batchnorm;
 mod fold_constants;
 mod infer_shapes;
 
@@ -70,6 +71,11 @@ pub const PASSES: &[PassInfo] = &[
         run: fold_constants::run,
     },
     PassInfo {
+        name: "fold-batchnorm",
+        description: "fold an inference BatchNormalization into the Conv or constant-weight Gemm feeding it",
+        run: fold_batchnorm::run,
+    },
+    PassInfo {
         name: "dce",
         description: "remove nodes whose results reach no graph output",
         run: dce::run,
@@ -92,7 +98,7 @@ pub fn find_pass(name: &str) -> Result<PassInfo, PassError> {
 
 /// The default pipeline run after import.
 pub fn default_pipeline() -> Vec<&'static str> {
-    vec!["infer-shapes", "fold-constants", "dce"]
+    vec!["infer-shapes", "fold-constants", "fold-batchnorm", "dce"]
 }
 
 /// Parses a comma-separated pass list (`default` expands to the default pipeline).

@@ -1,0 +1,571 @@
+//! `Conv` (1 to 3 spatial axes; groups, strides, pads, dilations, `auto_pad`) over `sgemm`.
+//!
+//! The result of one image and one group is the GEMM `W[g] (Cout_g x Cin_g*K) x X' (Cin_g*K x
+//! P)`, with `P` output pixels and `K` kernel positions, written straight into the NCHW result
+//! (rows are channels, row stride `P`). Three paths:
+//! - pointwise (1x1, stride 1, no padding): `X'` is the input itself, no copy;
+//! - depthwise (`group == C_in`, one input channel per group): a direct loop per output plane;
+//! - otherwise im2col: `X'` is built block by block of output pixels in a per-thread scratch
+//!   buffer (grown as needed, never shrunk) sized to stay in L2, then multiplied.
+//!
+//! The parallel dimension is `N x` output pixels when there are at least as many pixels as
+//! output channels (early layers), else `N x` output channels (late layers); depthwise always
+//! splits channels. Spatial axes are padded to three with unit sizes so one code path serves
+//! every rank.
+
+use super::{
+    apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
+    EpiStep,
+};
+use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
+use sparsec_ir::{Graph, NodeId, Op};
+use sparsec_runtime::dense::sgemm;
+use sparsec_runtime::Kernel;
+use std::cell::RefCell;
+
+/// Target size of the im2col block in floats (512 KiB, the L2 of one core here).
+const SCRATCH_FLOATS: usize = 1 << 17;
+
+/// Fewest output pixels per im2col block, so each GEMM stays wide enough to run at speed.
+const MIN_PIXEL_BLOCK: usize = 64;
+
+thread_local! {
+    /// The im2col buffer of this thread.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How a convolution is computed (chosen by [`lower_conv`], or forced by [`lower_conv_path`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// 1x1, stride 1, no padding: GEMM on the input directly.
+    Pointwise,
+    /// One input channel per group: a direct loop.
+    Depthwise,
+    /// im2col into scratch, then GEMM.
+    Im2col,
+}
+
+/// Everything the kernel needs, fixed at build time.
+#[derive(Clone, Debug)]
+pub(crate) struct ConvPlan {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    group: usize,
+    x_sp: [usize; 3],
+    y_sp: [usize; 3],
+    k: [usize; 3],
+    stride: [usize; 3],
+    dil: [usize; 3],
+    pad: [usize; 3],
+    path: Path,
+    split_channels: bool,
+    pixel_block: usize,
+    x: usize,
+    w: usize,
+    epi: Vec<EpiStep>,
+    out: usize,
+}
+
+/// `lo..hi`: the outputs `o < n` whose input index `o * s + off` lies in `0..limit`.
+fn valid_range(n: usize, s: usize, off: i64, limit: usize) -> (usize, usize) {
+    let s = s as i64;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let hi = if (limit as i64) > off {
+        ((limit as i64 - off + s - 1) / s).min(n as i64)
+    } else {
+        0
+    };
+    (lo as usize, (hi.max(lo)) as usize)
+}
+
+impl ConvPlan {
+    /// The path chosen for this convolution.
+    #[cfg(test)]
+    pub(crate) fn path_kind(&self) -> Path {
+        self.path
+    }
+    fn cin_g(&self) -> usize {
+        self.c_in / self.group
+    }
+    fn cout_g(&self) -> usize {
+        self.c_out / self.group
+    }
+    fn kk(&self) -> usize {
+        self.k.iter().product()
+    }
+    fn p_in(&self) -> usize {
+        self.x_sp.iter().product()
+    }
+    fn p_out(&self) -> usize {
+        self.y_sp.iter().product()
+    }
+    fn dim(&self) -> usize {
+        if self.split_channels {
+            self.c_out
+        } else {
+            self.p_out()
+        }
+    }
+
+    /// Computes units `begin..end` of `n x dim`.
+    ///
+    /// # Safety
+    /// `args` must hold the buffers the plan was built for.
+    unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
+        let d = self.dim();
+        if d == 0 {
+            return;
+        }
+        let mut u = begin;
+        while u < end {
+            let b = u / d;
+            let lo = u % d;
+            let hi = (end - b * d).min(d);
+            u = b * d + hi;
+            let (c, p) = if self.split_channels {
+                ((lo, hi), (0, self.p_out()))
+            } else {
+                ((0, self.c_out), (lo, hi))
+            };
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                match self.path {
+                    Path::Depthwise => self.depthwise(args, b, c),
+                    _ => self.gemm_block(args, b, c, p),
+                }
+            }
+        }
+    }
+
+    /// Channels `c` times pixels `p` of image `b` through GEMM.
+    ///
+    /// # Safety
+    /// As [`ConvPlan::run`].
+    unsafe fn gemm_block(&self, args: &[*mut u8], b: usize, c: (usize, usize), p: (usize, usize)) {
+        let (cin_g, cout_g, p_out) = (self.cin_g(), self.cout_g(), self.p_out());
+        let kg = cin_g * self.kk();
+        let x = args[self.x] as *const f32;
+        let w = args[self.w] as *const f32;
+        let out = args[self.out] as *mut f32;
+        let pb = if self.path == Path::Pointwise {
+            p.1 - p.0
+        } else {
+            self.pixel_block
+        };
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            for g in c.0 / cout_g..c.1.div_ceil(cout_g) {
+                let (cl, ch) = (c.0.max(g * cout_g), c.1.min((g + 1) * cout_g));
+                let mut q = p.0;
+                while q < p.1 {
+                    let cols = pb.min(p.1 - q);
+                    let x_g = (b * self.c_in + g * cin_g) * self.p_in();
+                    let (bp, rsb) = if self.path == Path::Pointwise {
+                        // SAFETY: pixel `q` of the group's first channel is inside `X`.
+                        (unsafe { x.add(x_g + q) }, self.p_in())
+                    } else {
+                        if scratch.len() < kg * cols {
+                            scratch.resize(kg * cols, 0.0);
+                        }
+                        // SAFETY: the group's channels of image `b` are inside `X`.
+                        unsafe { self.im2col(x.add(x_g), q, cols, &mut scratch[..kg * cols]) };
+                        (scratch.as_ptr(), cols)
+                    };
+                    let offset = (b * self.c_out + cl) * p_out + q;
+                    // SAFETY: `W` rows `cl..ch` hold `kg` values each, `bp` addresses `kg x
+                    // cols` values with row stride `rsb`, and the result block is this chunk's.
+                    unsafe {
+                        sgemm(
+                            ch - cl,
+                            kg,
+                            cols,
+                            1.0,
+                            w.add(cl * kg),
+                            kg as isize,
+                            1,
+                            bp,
+                            rsb as isize,
+                            1,
+                            0.0,
+                            out.add(offset),
+                            p_out as isize,
+                            1,
+                        );
+                    }
+                    let block = Block {
+                        offset,
+                        rows: ch - cl,
+                        cols,
+                        ld: p_out,
+                        ch0: cl,
+                        channel_rows: true,
+                    };
+                    // SAFETY: the block is this chunk's part of the result.
+                    unsafe { apply_epilogue(&self.epi, args, out, &block) };
+                    q += cols;
+                }
+            }
+        });
+    }
+
+    /// Fills `dst` (`cin_g * K` rows of `cols` values) with the inputs under output pixels
+    /// `q..q + cols` of one group; `x` points at the group's first input channel.
+    ///
+    /// # Safety
+    /// `x` must hold `cin_g` input planes.
+    unsafe fn im2col(&self, x: *const f32, q: usize, cols: usize, dst: &mut [f32]) {
+        let [y0, y1, y2] = self.y_sp;
+        let [x0, x1, x2] = self.x_sp;
+        let [k0, k1, k2] = self.k;
+        let p_in = self.p_in();
+        let mut r = 0;
+        for ci in 0..self.cin_g() {
+            // SAFETY: channel `ci` of the group is inside `X`.
+            let plane = unsafe { std::slice::from_raw_parts(x.add(ci * p_in), p_in) };
+            for kd in 0..k0 {
+                for kh in 0..k1 {
+                    for kw in 0..k2 {
+                        let row = &mut dst[r * cols..(r + 1) * cols];
+                        r += 1;
+                        let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
+                        let (wlo, whi) = valid_range(y2, self.stride[2], off_w, x2);
+                        let mut j = 0;
+                        let mut pix = q;
+                        while j < cols {
+                            let ow = pix % y2;
+                            let oh = (pix / y2) % y1;
+                            let od = pix / (y1 * y2);
+                            let len = (y2 - ow).min(cols - j);
+                            let seg = &mut row[j..j + len];
+                            let id = (od * self.stride[0] + kd * self.dil[0]) as i64
+                                - self.pad[0] as i64;
+                            let ih = (oh * self.stride[1] + kh * self.dil[1]) as i64
+                                - self.pad[1] as i64;
+                            if od >= y0 || id < 0 || id >= x0 as i64 || ih < 0 || ih >= x1 as i64 {
+                                seg.fill(0.0);
+                            } else {
+                                let base = (id as usize * x1 + ih as usize) * x2;
+                                let (lo, hi) = (wlo.clamp(ow, ow + len), whi.clamp(ow, ow + len));
+                                seg[..lo - ow].fill(0.0);
+                                seg[hi - ow..].fill(0.0);
+                                if hi == lo {
+                                    j += len;
+                                    pix += len;
+                                    continue;
+                                }
+                                let s = self.stride[2];
+                                let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
+                                let inner = &mut seg[lo - ow..hi - ow];
+                                if s == 1 {
+                                    inner.copy_from_slice(&plane[start..start + inner.len()]);
+                                } else {
+                                    for (t, v) in inner.iter_mut().enumerate() {
+                                        *v = plane[start + t * s];
+                                    }
+                                }
+                            }
+                            j += len;
+                            pix += len;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output channels `c` of image `b` of a depthwise convolution.
+    ///
+    /// # Safety
+    /// As [`ConvPlan::run`].
+    unsafe fn depthwise(&self, args: &[*mut u8], b: usize, c: (usize, usize)) {
+        let [y0, y1, y2] = self.y_sp;
+        let [_, x1, x2] = self.x_sp;
+        let [k0, k1, k2] = self.k;
+        let (p_in, p_out, kk, cout_g) = (self.p_in(), self.p_out(), self.kk(), self.cout_g());
+        let x = args[self.x] as *const f32;
+        let w = args[self.w] as *const f32;
+        let out = args[self.out] as *mut f32;
+        for oc in c.0..c.1 {
+            let ic = oc / cout_g;
+            let offset = (b * self.c_out + oc) * p_out;
+            // SAFETY: plane `oc` of image `b` is this chunk's part of the result, input plane
+            // `ic` and the `kk` weights of `oc` are inside `X` and `W`.
+            let (y, xp, wk) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(out.add(offset), p_out),
+                    std::slice::from_raw_parts(x.add((b * self.c_in + ic) * p_in), p_in),
+                    std::slice::from_raw_parts(w.add(oc * kk), kk),
+                )
+            };
+            y.fill(0.0);
+            let s = self.stride[2];
+            for kd in 0..k0 {
+                for kh in 0..k1 {
+                    for kw in 0..k2 {
+                        let wv = wk[(kd * k1 + kh) * k2 + kw];
+                        let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
+                        let (lo, hi) = valid_range(y2, s, off_w, x2);
+                        let off_h = (kh * self.dil[1]) as i64 - self.pad[1] as i64;
+                        let (hlo, hhi) = valid_range(y1, self.stride[1], off_h, x1);
+                        let off_d = (kd * self.dil[0]) as i64 - self.pad[0] as i64;
+                        let (dlo, dhi) = valid_range(y0, self.stride[0], off_d, self.x_sp[0]);
+                        for od in dlo..dhi {
+                            let id = (od * self.stride[0]) as i64 + off_d;
+                            for oh in hlo..hhi {
+                                let ih = (oh * self.stride[1]) as i64 + off_h;
+                                let yrow = &mut y[(od * y1 + oh) * y2..][lo..hi];
+                                let base = (id as usize * x1 + ih as usize) * x2;
+                                let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
+                                for (t, v) in yrow.iter_mut().enumerate() {
+                                    *v += wv * xp[start + t * s];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let block = Block {
+                offset,
+                rows: 1,
+                cols: p_out,
+                ld: p_out,
+                ch0: oc,
+                channel_rows: true,
+            };
+            // SAFETY: the block is this chunk's part of the result.
+            unsafe { apply_epilogue(&self.epi, args, out, &block) };
+        }
+    }
+}
+
+/// A per-axis attribute padded to three axes: `default` when empty, else `ns` values >= `min`.
+fn axis3(
+    graph: &Graph,
+    node: NodeId,
+    name: &str,
+    v: &[i64],
+    ns: usize,
+    default: usize,
+    min: i64,
+) -> Result<Vec<usize>, CodegenError> {
+    if v.is_empty() {
+        return Ok(vec![default; ns]);
+    }
+    if v.len() != ns || v.iter().any(|&a| a < min || a > i32::MAX as i64) {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("{name} {v:?} do not fit {ns} spatial axes"),
+        ));
+    }
+    Ok(v.iter().map(|&a| a as usize).collect())
+}
+
+/// Pads a per-axis list to three axes with `fill` in front.
+fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
+    let mut out = [fill; 3];
+    out[3 - v.len()..].copy_from_slice(v);
+    out
+}
+
+/// Lowers `Op::Conv` over 1 to 3 spatial axes.
+///
+/// Arguments, in order: `X`; `W`; the bias operand when present; the epilogue operands in
+/// epilogue order; the result. A `Bias` epilogue is indexed by output channel. The parallel
+/// dimension is `N x` output pixels or `N x` output channels (see the module doc).
+pub fn lower_conv(
+    graph: &Graph,
+    node: NodeId,
+    epilogue: &[Epilogue],
+) -> Result<LoweredKernel, CodegenError> {
+    lower_conv_path(graph, node, epilogue, None)
+}
+
+/// [`lower_conv`] with the path forced (for benchmarks): `Im2col` always applies, `Pointwise`
+/// and `Depthwise` only where [`lower_conv`] would choose them.
+pub fn lower_conv_path(
+    graph: &Graph,
+    node: NodeId,
+    epilogue: &[Epilogue],
+    path: Option<Path>,
+) -> Result<LoweredKernel, CodegenError> {
+    let (mut plan, args, op) = build_plan(graph, node, epilogue)?;
+    if let Some(p) = path.filter(|&p| p != plan.path) {
+        if p != Path::Im2col {
+            return Err(unsupported(
+                graph,
+                node,
+                format!("the {p:?} path does not apply"),
+            ));
+        }
+        plan.path = p;
+        plan.split_channels = plan.p_out() < plan.c_out;
+    }
+    let work = plan.n * plan.dim();
+    let flops_per_unit = if plan.split_channels {
+        2 * plan.cin_g() * plan.kk() * plan.p_out()
+    } else {
+        2 * plan.cin_g() * plan.kk() * plan.c_out
+    };
+    let grain = grain_for(flops_per_unit, work);
+    Ok(LoweredKernel {
+        kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
+            // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
+            // graph's types, and gives each thread a disjoint range.
+            unsafe { plan.run(args, begin, end) }
+        })),
+        args,
+        work,
+        grain,
+        op,
+        layout: "dense".to_string(),
+    })
+}
+
+/// Checks the node and builds the plan, the arguments and the op name.
+pub(crate) fn build_plan(
+    graph: &Graph,
+    node: NodeId,
+    epilogue: &[Epilogue],
+) -> Result<(ConvPlan, Vec<Arg>, String), CodegenError> {
+    let Op::Conv {
+        auto_pad,
+        dilations,
+        group,
+        kernel_shape,
+        pads,
+        strides,
+    } = &graph.node(node).op
+    else {
+        return Err(unsupported(graph, node, "not a convolution"));
+    };
+    let xv = operand(graph, node, 0)?;
+    let wv = operand(graph, node, 1)?;
+    let bv = graph.node(node).inputs.get(2).copied().flatten();
+    let yv = result(graph, node)?;
+    let (sx, sw, sy) = (
+        f32_shape(graph, node, xv)?,
+        f32_shape(graph, node, wv)?,
+        f32_shape(graph, node, yv)?,
+    );
+    let r = sx.len();
+    if !(3..=5).contains(&r) || sw.len() != r || sy.len() != r {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("shapes {sx:?}, {sw:?}, {sy:?} (1 to 3 spatial axes are lowered)"),
+        ));
+    }
+    let ns = r - 2;
+    let (n, c_in, c_out) = (sx[0], sx[1], sw[0]);
+    let g = usize::try_from(*group).unwrap_or(0);
+    let kernel = &sw[2..];
+    if g == 0 || !c_in.is_multiple_of(g) || sw[1] * g != c_in || !c_out.is_multiple_of(g) {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("weight shape {sw:?} does not fit {c_in} input channels in {group} groups"),
+        ));
+    }
+    if !kernel_shape.is_empty()
+        && kernel_shape
+            .iter()
+            .map(|&k| k as usize)
+            .ne(kernel.iter().copied())
+    {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("kernel_shape {kernel_shape:?} differs from weight shape {sw:?}"),
+        ));
+    }
+    let dil = axis3(graph, node, "dilations", dilations, ns, 1, 1)?;
+    let st = axis3(graph, node, "strides", strides, ns, 1, 1)?;
+    let p = axis3(graph, node, "pads", pads, 2 * ns, 0, 0)?;
+    let mut pad = vec![0usize; ns];
+    let mut pad_end = vec![0usize; ns];
+    let mut ys = vec![0usize; ns];
+    for i in 0..ns {
+        let eff = (kernel[i].max(1) - 1) * dil[i] + 1;
+        let xi = sx[2 + i];
+        let (b, e) = match auto_pad.as_str() {
+            "NOTSET" => (p[i], p[ns + i]),
+            "VALID" => (0, 0),
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let yi = xi.div_ceil(st[i]);
+                let total = ((yi.max(1) - 1) * st[i] + eff).saturating_sub(xi);
+                let small = total / 2;
+                if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                }
+            }
+            other => return Err(unsupported(graph, node, format!("auto_pad `{other}`"))),
+        };
+        let span = xi + b + e;
+        if kernel[i] == 0 || span < eff {
+            return Err(unsupported(
+                graph,
+                node,
+                format!("kernel {kernel:?} does not fit input {sx:?}"),
+            ));
+        }
+        pad[i] = b;
+        pad_end[i] = e;
+        ys[i] = (span - eff) / st[i] + 1;
+    }
+    let want: Vec<usize> = [n, c_out].into_iter().chain(ys.iter().copied()).collect();
+    if want != sy {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("result shape {sy:?}, expected {want:?}"),
+        ));
+    }
+    let mut args = vec![Arg::Value(xv), Arg::Value(wv)];
+    let mut epi = Vec::new();
+    let mut op = String::from("conv");
+    if let Some(bv) = bv {
+        let (steps, _) = build_epilogue(graph, node, &[Epilogue::Bias(bv)], &sy, c_out, &mut args)?;
+        epi.extend(steps);
+    }
+    let (steps, suffix) = build_epilogue(graph, node, epilogue, &sy, c_out, &mut args)?;
+    epi.extend(steps);
+    op.push_str(&suffix);
+    args.push(Arg::Value(yv));
+    let k3 = pad3(kernel, 1);
+    let kk: usize = k3.iter().product();
+    let pointwise =
+        kk == 1 && st.iter().all(|&s| s == 1) && pad.iter().chain(&pad_end).all(|&q| q == 0);
+    let path = if g == c_in && g > 1 {
+        Path::Depthwise
+    } else if pointwise {
+        Path::Pointwise
+    } else {
+        Path::Im2col
+    };
+    let p_out: usize = ys.iter().product();
+    let kg = (c_in / g) * kk;
+    let plan = ConvPlan {
+        n,
+        c_in,
+        c_out,
+        group: g,
+        x_sp: pad3(&sx[2..], 1),
+        y_sp: pad3(&ys, 1),
+        k: k3,
+        stride: pad3(&st, 1),
+        dil: pad3(&dil, 1),
+        pad: pad3(&pad, 0),
+        path,
+        split_channels: path == Path::Depthwise || p_out < c_out,
+        pixel_block: (SCRATCH_FLOATS / kg.max(1)).max(MIN_PIXEL_BLOCK),
+        x: 0,
+        w: 1,
+        epi,
+        out: args.len() - 1,
+    };
+    Ok((plan, args, op))
+}

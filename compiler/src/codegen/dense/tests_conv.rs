@@ -1,0 +1,197 @@
+//! Tests of `lower_conv` against the interpreter: every path, geometry and epilogue.
+
+use super::conv::{build_plan, Path};
+use super::lower_conv;
+use super::test_util::{check, Env};
+use crate::codegen::Epilogue;
+use sparsec_ir::Op;
+
+/// One convolution case.
+struct C {
+    x: &'static [usize],
+    w: &'static [usize],
+    group: i64,
+    strides: &'static [i64],
+    pads: &'static [i64],
+    dil: &'static [i64],
+    auto_pad: &'static str,
+    path: Path,
+}
+
+const fn c(x: &'static [usize], w: &'static [usize], group: i64, path: Path) -> C {
+    C {
+        x,
+        w,
+        group,
+        strides: &[],
+        pads: &[],
+        dil: &[],
+        auto_pad: "NOTSET",
+        path,
+    }
+}
+
+fn cases() -> Vec<C> {
+    use Path::*;
+    vec![
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 3, 7, 9], &[4, 3, 3, 3], 1, Im2col)
+        },
+        C {
+            strides: &[2, 2],
+            pads: &[0, 1, 2, 0],
+            ..c(&[2, 3, 9, 8], &[5, 3, 3, 3], 1, Im2col)
+        },
+        C {
+            dil: &[2, 2],
+            pads: &[2, 1, 0, 3],
+            ..c(&[1, 2, 10, 7], &[3, 2, 3, 2], 1, Im2col)
+        },
+        C {
+            strides: &[2, 1],
+            dil: &[1, 2],
+            ..c(&[2, 4, 6, 5], &[6, 2, 3, 2], 2, Im2col)
+        },
+        C {
+            strides: &[2, 2],
+            auto_pad: "SAME_UPPER",
+            ..c(&[1, 3, 7, 6], &[4, 3, 3, 3], 1, Im2col)
+        },
+        C {
+            auto_pad: "SAME_LOWER",
+            ..c(&[1, 2, 5, 5], &[3, 2, 2, 2], 1, Im2col)
+        },
+        // Enough input channels that the im2col block covers fewer pixels than the image.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 300, 10, 10], &[2, 300, 3, 3], 1, Im2col)
+        },
+        // More channels than pixels: the channels are split, across group boundaries.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 3, 3, 3], &[16, 3, 3, 3], 1, Im2col)
+        },
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[2, 4, 2, 2], &[12, 2, 3, 3], 2, Im2col)
+        },
+        // Strided 1x1 and padded 1x1 go through im2col.
+        C {
+            strides: &[2, 2],
+            ..c(&[1, 5, 7, 7], &[3, 5, 1, 1], 1, Im2col)
+        },
+        c(&[2, 5, 4, 3], &[7, 5, 1, 1], 1, Pointwise),
+        c(&[1, 4, 5, 5], &[6, 2, 1, 1], 2, Pointwise),
+        c(&[1, 6, 2, 1], &[40, 6, 1, 1], 1, Pointwise),
+        C {
+            strides: &[2, 2],
+            pads: &[1, 0, 1, 2],
+            ..c(&[1, 4, 7, 7], &[8, 1, 3, 3], 4, Depthwise)
+        },
+        C {
+            dil: &[2, 2],
+            pads: &[2, 2, 2, 2],
+            ..c(&[2, 3, 6, 5], &[3, 1, 3, 3], 3, Depthwise)
+        },
+        C {
+            strides: &[2],
+            pads: &[1, 0],
+            ..c(&[1, 3, 10], &[2, 3, 3], 1, Im2col)
+        },
+        c(&[1, 3, 10], &[3, 1, 4], 3, Depthwise),
+        C {
+            pads: &[1, 0, 0, 0, 1, 1],
+            ..c(&[1, 2, 4, 5, 6], &[3, 2, 2, 3, 2], 1, Im2col)
+        },
+        C {
+            strides: &[1, 2, 1],
+            ..c(&[1, 2, 3, 5, 4], &[2, 1, 2, 2, 2], 2, Depthwise)
+        },
+    ]
+}
+
+fn conv_op(k: &C) -> Op {
+    Op::Conv {
+        auto_pad: k.auto_pad.to_string(),
+        dilations: k.dil.to_vec(),
+        group: k.group,
+        kernel_shape: vec![],
+        pads: k.pads.to_vec(),
+        strides: k.strides.to_vec(),
+    }
+}
+
+#[test]
+fn every_path_and_geometry_with_and_without_bias() {
+    for (i, k) in cases().iter().enumerate() {
+        for with_bias in [false, true] {
+            let mut env = Env::new();
+            let x = env.input(k.x);
+            let w = env.weight(k.w);
+            let b = with_bias.then(|| env.weight(&[k.w[0]]));
+            let node = env.node(conv_op(k), vec![Some(x), Some(w), b]);
+            let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+            assert_eq!(plan.path_kind(), k.path, "case {i}");
+            check(&env, node, &[], 1, lower_conv);
+        }
+    }
+}
+
+#[test]
+fn each_epilogue_on_each_path() {
+    for k in cases().iter().filter(|k| k.x.len() == 4).take(16) {
+        let mut env = Env::new();
+        let x = env.input(k.x);
+        let w = env.weight(k.w);
+        let b = env.weight(&[k.w[0]]);
+        let node = env.node(conv_op(k), vec![Some(x), Some(w), Some(b)]);
+        let y = env.data[&env.g.node(node).outputs[0]].shape().to_vec();
+        let bias = env.input(&[k.w[0]]);
+        let res = env.input(&y);
+        for e in [
+            vec![Epilogue::Bias(bias)],
+            vec![Epilogue::AddTensor(res)],
+            vec![Epilogue::Relu],
+            vec![Epilogue::Clip(0.0, 0.5)],
+            vec![Epilogue::LeakyRelu(0.3)],
+            vec![
+                Epilogue::Bias(bias),
+                Epilogue::AddTensor(res),
+                Epilogue::Relu,
+            ],
+        ] {
+            check(&env, node, &e, 1, lower_conv);
+        }
+    }
+}
+
+#[test]
+fn rejects_bad_epilogue_operands() {
+    let k = &cases()[0];
+    let mut env = Env::new();
+    let x = env.input(k.x);
+    let w = env.weight(k.w);
+    let node = env.node(conv_op(k), vec![Some(x), Some(w), None]);
+    let wrong = env.input(&[3]);
+    assert!(lower_conv(&env.g, node, &[Epilogue::Bias(wrong)]).is_err());
+    assert!(lower_conv(&env.g, node, &[Epilogue::AddTensor(wrong)]).is_err());
+}
+
+#[test]
+fn forced_im2col_matches_on_every_case() {
+    for k in cases() {
+        let mut env = Env::new();
+        let x = env.input(k.x);
+        let w = env.weight(k.w);
+        let node = env.node(conv_op(&k), vec![Some(x), Some(w), None]);
+        let forced = |g: &sparsec_ir::Graph, n, e: &[Epilogue]| {
+            super::lower_conv_path(g, n, e, Some(Path::Im2col))
+        };
+        check(&env, node, &[Epilogue::Relu], 1, forced);
+        if k.path != Path::Pointwise {
+            let err = super::lower_conv_path(&env.g, node, &[], Some(Path::Pointwise));
+            assert!(err.is_err());
+        }
+    }
+}

@@ -1,1 +1,854 @@
-//! Placeholder, being written.
+//! Fused elementwise kernels: [`ElementwiseChain`] (a chain of f32 elementwise IR nodes with
+//! numpy broadcasting), [`chain_from_nodes`] which builds one from the graph, and
+//! [`lower_elementwise`] which emits a Cranelift kernel specialized on its concrete shapes.
+//!
+//! The kernel's parallel dimension is the output's *rows*: every output dim but the last
+//! (their product, at least 1). For each row it computes the row offset of every input from the
+//! row index with constant strides (outer dims are coalesced first, so a full tensor or a bias
+//! costs no index arithmetic beyond one multiply), then walks the last dim with `f32x4` vectors
+//! (two per iteration) and finishes with a scalar tail. Inputs broadcast along the last dim are
+//! loaded once per row and splatted. A `mul` whose only use is the next `add`/`sub` becomes an
+//! `fma`. The math of each op lives in `math.rs`.
+
+use super::jit::{emit_loop, Jit, KernelId};
+use super::{Arg, CodegenError, LoweredKernel};
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+use math::Vm;
+use sparsec_ir::{DType, Graph, NodeId, Op, ValueId};
+use sparsec_runtime::Kernel;
+use std::collections::HashMap;
+
+#[path = "math.rs"]
+mod math;
+
+/// Where a step reads an operand.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Operand {
+    /// External input `k` of the chain.
+    Input(usize),
+    /// The result of an earlier step.
+    Step(usize),
+    /// A constant.
+    Const(f32),
+}
+
+/// A one-operand step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    /// `x`.
+    Identity,
+    /// `-x`.
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// Square root.
+    Sqrt,
+    /// `x * x` (`Pow` with exponent 2).
+    Square,
+    /// `1 / x`.
+    Reciprocal,
+    /// `e^x`.
+    Exp,
+    /// Natural logarithm.
+    Log,
+    /// Error function.
+    Erf,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// `max(x, 0)` (NaN gives 0, as in the interpreter).
+    Relu,
+    /// `alpha * x` where `x < 0`, else `x`.
+    LeakyRelu(f32),
+    /// `alpha * (e^x - 1)` where `x < 0`, else `x`.
+    Elu(f32),
+    /// Clamp to `[lo, hi]` (infinite bounds for missing ones).
+    Clip(f32, f32),
+    /// `clamp01(alpha * x + beta)`.
+    HardSigmoid(f32, f32),
+    /// `x * clamp01(x / 6 + 1/2)`.
+    HardSwish,
+    /// `x/2 * (1 + erf(x / sqrt 2))`.
+    GeluErf,
+    /// `x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+    GeluTanh,
+    /// `ln(1 + e^x)`.
+    Softplus,
+}
+
+/// A two-operand step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// Maximum (NaN wins, as in the interpreter).
+    Max,
+    /// Minimum (NaN wins).
+    Min,
+    /// `b * a` where `a < 0`, else `a`.
+    PRelu,
+}
+
+/// One step of a chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    /// A one-operand op.
+    Unary(UnaryOp, Operand),
+    /// A two-operand op.
+    Binary(BinaryOp, Operand, Operand),
+}
+
+impl Step {
+    /// The operands the step reads.
+    fn operands(&self) -> Vec<Operand> {
+        match *self {
+            Step::Unary(_, a) => vec![a],
+            Step::Binary(_, a, b) => vec![a, b],
+        }
+    }
+}
+
+/// An external input of a chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainInput {
+    /// The graph value.
+    pub value: ValueId,
+    /// Its concrete shape, which broadcasts (numpy rules, one direction) to the output shape.
+    pub shape: Vec<usize>,
+}
+
+/// A fused chain of f32 elementwise steps computed at the output shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElementwiseChain {
+    /// Concrete shape of the result.
+    pub out_shape: Vec<usize>,
+    /// External inputs, in kernel-argument order.
+    pub inputs: Vec<ChainInput>,
+    /// The steps in order; the last one is the result.
+    pub steps: Vec<Step>,
+    /// The graph value the result is stored to.
+    pub output: ValueId,
+    /// Name for profiles (the fused ops, e.g. `add+relu`).
+    pub name: String,
+}
+
+/// The most elements a chain's output or input may have.
+const MAX_ELEMENTS: usize = 1 << 31;
+
+/// True when `shape` broadcasts to `out` in one direction.
+fn broadcasts_to(shape: &[usize], out: &[usize]) -> bool {
+    shape.len() <= out.len()
+        && shape
+            .iter()
+            .rev()
+            .zip(out.iter().rev())
+            .all(|(&d, &o)| d == o || d == 1)
+}
+
+/// Builds a chain while walking the nodes.
+struct ChainBuilder<'g> {
+    graph: &'g Graph,
+    out_shape: Vec<usize>,
+    inputs: Vec<ChainInput>,
+    steps: Vec<Step>,
+    /// Operands standing for values computed by the chain so far.
+    results: HashMap<ValueId, Operand>,
+}
+
+impl ChainBuilder<'_> {
+    /// The operand for graph value `v`, adding it as an external input if needed.
+    fn operand(&mut self, v: ValueId) -> Option<Operand> {
+        if let Some(&o) = self.results.get(&v) {
+            return Some(o);
+        }
+        let val = self.graph.value(v);
+        if val.ty.dtype != DType::F32 {
+            return None;
+        }
+        let shape = val.ty.shape()?;
+        if !broadcasts_to(&shape, &self.out_shape) {
+            return None;
+        }
+        if let Some(t) = self.graph.const_data(v) {
+            if t.numel() == 1 {
+                return Some(Operand::Const(t.as_f32()?[0]));
+            }
+        }
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))? > MAX_ELEMENTS {
+            return None;
+        }
+        if let Some(k) = self.inputs.iter().position(|i| i.value == v) {
+            return Some(Operand::Input(k));
+        }
+        self.inputs.push(ChainInput { value: v, shape });
+        Some(Operand::Input(self.inputs.len() - 1))
+    }
+
+    /// The scalar value of a constant operand, `None` when absent or empty, and `Err` when it
+    /// is not a one-element f32 constant.
+    fn const_scalar(&self, v: Option<ValueId>) -> Result<Option<f32>, ()> {
+        let Some(v) = v else { return Ok(None) };
+        let t = self.graph.const_data(v).ok_or(())?;
+        if t.numel() == 0 {
+            return Ok(None);
+        }
+        match t.as_f32() {
+            Some([x]) => Ok(Some(*x)),
+            _ => Err(()),
+        }
+    }
+
+    /// Appends a step and returns its operand.
+    fn push(&mut self, s: Step) -> Operand {
+        self.steps.push(s);
+        Operand::Step(self.steps.len() - 1)
+    }
+
+    /// Lowers one node to steps; returns the operand holding its result.
+    fn node(&mut self, op: &Op, inputs: &[Option<ValueId>]) -> Option<Operand> {
+        let arg = |k: usize| inputs.get(k).copied().flatten();
+        let unary = |u: UnaryOp| Some(u);
+        let u = match op {
+            Op::Identity {} => unary(UnaryOp::Identity),
+            Op::Neg {} => unary(UnaryOp::Neg),
+            Op::Abs {} => unary(UnaryOp::Abs),
+            Op::Sqrt {} => unary(UnaryOp::Sqrt),
+            Op::Reciprocal {} => unary(UnaryOp::Reciprocal),
+            Op::Exp {} => unary(UnaryOp::Exp),
+            Op::Log {} => unary(UnaryOp::Log),
+            Op::Erf {} => unary(UnaryOp::Erf),
+            Op::Tanh {} => unary(UnaryOp::Tanh),
+            Op::Sigmoid {} => unary(UnaryOp::Sigmoid),
+            Op::Relu {} => unary(UnaryOp::Relu),
+            Op::Softplus {} => unary(UnaryOp::Softplus),
+            Op::HardSwish {} => unary(UnaryOp::HardSwish),
+            Op::LeakyRelu { alpha } => unary(UnaryOp::LeakyRelu(*alpha)),
+            Op::Elu { alpha } => unary(UnaryOp::Elu(*alpha)),
+            Op::HardSigmoid { alpha, beta } => unary(UnaryOp::HardSigmoid(*alpha, *beta)),
+            Op::Gelu { approximate } => match approximate.as_str() {
+                "none" => unary(UnaryOp::GeluErf),
+                "tanh" => unary(UnaryOp::GeluTanh),
+                _ => return None,
+            },
+            Op::Clip {} => {
+                let lo = self.const_scalar(arg(1)).ok()?;
+                let hi = self.const_scalar(arg(2)).ok()?;
+                unary(UnaryOp::Clip(
+                    lo.unwrap_or(f32::NEG_INFINITY),
+                    hi.unwrap_or(f32::INFINITY),
+                ))
+            }
+            _ => None,
+        };
+        if let Some(u) = u {
+            let extra = inputs.iter().skip(1).flatten().count();
+            if extra > 0 && !matches!(op, Op::Clip {}) {
+                return None;
+            }
+            let a = self.operand(arg(0)?)?;
+            return Some(match u {
+                UnaryOp::Identity => a,
+                u => self.push(Step::Unary(u, a)),
+            });
+        }
+        let binary = match op {
+            Op::Add {} => BinaryOp::Add,
+            Op::Sub {} => BinaryOp::Sub,
+            Op::Mul {} => BinaryOp::Mul,
+            Op::Div {} => BinaryOp::Div,
+            Op::PRelu {} => BinaryOp::PRelu,
+            Op::Pow {} => {
+                let a = self.operand(arg(0)?)?;
+                if inputs.len() != 2 {
+                    return None;
+                }
+                let e = self.const_scalar(arg(1)).ok()??;
+                return if e == 1.0 {
+                    Some(a)
+                } else if e == 2.0 {
+                    Some(self.push(Step::Unary(UnaryOp::Square, a)))
+                } else if e == 0.5 {
+                    Some(self.push(Step::Unary(UnaryOp::Sqrt, a)))
+                } else {
+                    None
+                };
+            }
+            Op::Sum {} | Op::Max {} | Op::Min {} | Op::Mean {} => {
+                let kind = match op {
+                    Op::Max {} => BinaryOp::Max,
+                    Op::Min {} => BinaryOp::Min,
+                    _ => BinaryOp::Add,
+                };
+                let vals: Vec<ValueId> = inputs.iter().copied().collect::<Option<_>>()?;
+                let (first, rest) = vals.split_first()?;
+                let mut acc = self.operand(*first)?;
+                for v in rest {
+                    let b = self.operand(*v)?;
+                    acc = self.push(Step::Binary(kind, acc, b));
+                }
+                if matches!(op, Op::Mean {}) && vals.len() > 1 {
+                    let n = Operand::Const(vals.len() as f32);
+                    acc = self.push(Step::Binary(BinaryOp::Div, acc, n));
+                }
+                return Some(acc);
+            }
+            _ => return None,
+        };
+        if inputs.len() != 2 {
+            return None;
+        }
+        let a = self.operand(arg(0)?)?;
+        let b = self.operand(arg(1)?)?;
+        Some(self.push(Step::Binary(binary, a, b)))
+    }
+}
+
+/// Builds the chain computing `nodes`: single-result f32 elementwise nodes in topological order,
+/// each after the first reading the previous one's result (and any other graph values whose
+/// shapes broadcast to the last node's result shape). One-element f32 weights become constants;
+/// `Pow` needs a constant exponent of 1, 2 or 0.5 and `Clip` constant bounds. Returns `None`
+/// when anything is not supported. Results of nodes other than the last are not stored: the
+/// caller fuses a node only when nothing else reads its result.
+pub fn chain_from_nodes(graph: &Graph, nodes: &[NodeId]) -> Option<ElementwiseChain> {
+    let last = *nodes.last()?;
+    if nodes.iter().any(|&n| !graph.contains_node(n)) {
+        return None;
+    }
+    let output = match graph.node(last).outputs.as_slice() {
+        [v] => *v,
+        _ => return None,
+    };
+    let out_shape = graph.value(output).ty.shape()?;
+    if graph.value(output).ty.dtype != DType::F32
+        || out_shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))?
+            > MAX_ELEMENTS
+    {
+        return None;
+    }
+    let mut b = ChainBuilder {
+        graph,
+        out_shape,
+        inputs: Vec::new(),
+        steps: Vec::new(),
+        results: HashMap::new(),
+    };
+    let mut names = Vec::new();
+    let mut prev: Option<ValueId> = None;
+    for &n in nodes {
+        let node = graph.node(n);
+        let res = match node.outputs.as_slice() {
+            [v] => *v,
+            _ => return None,
+        };
+        let ty = &graph.value(res).ty;
+        if ty.dtype != DType::F32 || !broadcasts_to(&ty.shape()?, &b.out_shape) {
+            return None;
+        }
+        if let Some(p) = prev {
+            if !node.inputs.contains(&Some(p)) {
+                return None;
+            }
+        }
+        let r = b.node(&node.op, &node.inputs)?;
+        b.results.insert(res, r);
+        names.push(node.op.name());
+        prev = Some(res);
+    }
+    let result = *b.results.get(&output)?;
+    if !matches!(result, Operand::Step(k) if k + 1 == b.steps.len()) {
+        b.push(Step::Unary(UnaryOp::Identity, result));
+    }
+    Some(ElementwiseChain {
+        out_shape: b.out_shape,
+        inputs: b.inputs,
+        steps: b.steps,
+        output,
+        name: names.join("+"),
+    })
+}
+
+/// The loop structure of a chain: rows, row length, and each input's offsets.
+#[derive(Debug)]
+struct Layout {
+    /// Number of rows (the parallel dimension).
+    rows: usize,
+    /// Length of the last dim.
+    len: usize,
+    /// Coalesced outer dims, outermost first.
+    dims: Vec<usize>,
+    /// Per input: element stride along each coalesced dim.
+    strides: Vec<Vec<usize>>,
+    /// Per input: true when it is contiguous along the last dim (else one value per row).
+    contiguous: Vec<bool>,
+}
+
+/// Checks the chain and computes its loop layout.
+fn layout(chain: &ElementwiseChain) -> Result<Layout, CodegenError> {
+    let unsupported = |m: String| Err(CodegenError::Unsupported(format!("`{}`: {m}", chain.name)));
+    let out = &chain.out_shape;
+    let numel = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    match numel {
+        Some(0) => return unsupported("empty output".into()),
+        Some(n) if n <= MAX_ELEMENTS => {}
+        _ => return unsupported(format!("output shape {out:?} is too large")),
+    }
+    if chain.steps.is_empty() {
+        return unsupported("no steps".into());
+    }
+    for (i, s) in chain.steps.iter().enumerate() {
+        for o in s.operands() {
+            let ok = match o {
+                Operand::Input(k) => k < chain.inputs.len(),
+                Operand::Step(k) => k < i,
+                Operand::Const(_) => true,
+            };
+            if !ok {
+                return unsupported(format!(
+                    "step {i} reads {o:?}, which is not defined before it"
+                ));
+            }
+        }
+    }
+    let rank = out.len();
+    let len = out.last().copied().unwrap_or(1);
+    let outer = &out[..rank.saturating_sub(1)];
+    let rows = outer.iter().product::<usize>();
+    // Per input: strides aligned to the output's dims (0 where broadcast).
+    let mut full: Vec<Vec<usize>> = Vec::new();
+    let mut contiguous = Vec::new();
+    for (k, inp) in chain.inputs.iter().enumerate() {
+        if !broadcasts_to(&inp.shape, out) {
+            return unsupported(format!(
+                "input {k} of shape {:?} does not broadcast to {out:?}",
+                inp.shape
+            ));
+        }
+        let mut padded = vec![1usize; rank - inp.shape.len()];
+        padded.extend_from_slice(&inp.shape);
+        let mut st = vec![0usize; rank];
+        let mut acc = 1usize;
+        for d in (0..rank).rev() {
+            st[d] = if padded[d] == 1 { 0 } else { acc };
+            acc *= padded[d];
+        }
+        contiguous.push(rank > 0 && padded[rank - 1] == len && len > 1);
+        full.push(st);
+    }
+    // Coalesce the outer dims from the innermost out, dropping size-1 dims.
+    let mut dims: Vec<usize> = Vec::new();
+    let mut strides: Vec<Vec<usize>> = vec![Vec::new(); chain.inputs.len()];
+    for d in (0..outer.len()).rev() {
+        if outer[d] == 1 {
+            continue;
+        }
+        let merge = !dims.is_empty()
+            && full.iter().zip(&strides).all(|(f, s)| {
+                let inner = *s.last().unwrap_or(&0);
+                f[d] == inner * dims[dims.len() - 1]
+            });
+        if merge {
+            let last = dims.len() - 1;
+            dims[last] *= outer[d];
+        } else {
+            dims.push(outer[d]);
+            for (s, f) in strides.iter_mut().zip(&full) {
+                s.push(f[d]);
+            }
+        }
+    }
+    dims.reverse();
+    for s in &mut strides {
+        s.reverse();
+    }
+    Ok(Layout {
+        rows,
+        len,
+        dims,
+        strides,
+        contiguous,
+    })
+}
+
+/// Loads and stores touch only the given buffers; they need not be aligned.
+fn mem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Emits the steps for one vector (or scalar) of every input and returns the result.
+fn emit_steps(vm: &mut Vm, steps: &[Step], loads: &[Value], fused: &[bool]) -> Value {
+    let mut vals: Vec<Option<Value>> = Vec::with_capacity(steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        if fused[i] {
+            vals.push(None);
+            continue;
+        }
+        let get = |vm: &mut Vm, o: Operand| -> Value {
+            match o {
+                Operand::Input(k) => loads[k],
+                Operand::Step(k) => vals[k].unwrap_or_else(|| vm.c(f32::NAN)),
+                Operand::Const(c) => vm.c(c),
+            }
+        };
+        // A fused `mul` feeding this `add`/`sub`: its factors.
+        let factors = |o: Operand| match o {
+            Operand::Step(k) if fused[k] => match steps[k] {
+                Step::Binary(BinaryOp::Mul, a, b) => Some((a, b)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let v = match *s {
+            Step::Unary(u, a) => {
+                let x = get(vm, a);
+                unary(vm, u, x)
+            }
+            Step::Binary(op @ (BinaryOp::Add | BinaryOp::Sub), a, b)
+                if factors(a).is_some() || factors(b).is_some() =>
+            {
+                if let Some((p, q)) = factors(a) {
+                    let (p, q, c) = (get(vm, p), get(vm, q), get(vm, b));
+                    let c = if op == BinaryOp::Sub { vm.neg(c) } else { c };
+                    vm.fma(p, q, c)
+                } else {
+                    let (p, q) = factors(b).unwrap_or((Operand::Const(0.0), Operand::Const(0.0)));
+                    let (p, q, c) = (get(vm, p), get(vm, q), get(vm, a));
+                    let p = if op == BinaryOp::Sub { vm.neg(p) } else { p };
+                    vm.fma(p, q, c)
+                }
+            }
+            Step::Binary(op, a, b) => {
+                let (x, y) = (get(vm, a), get(vm, b));
+                binary(vm, op, x, y)
+            }
+        };
+        vals.push(Some(v));
+    }
+    vals.last()
+        .copied()
+        .flatten()
+        .unwrap_or_else(|| vm.c(f32::NAN))
+}
+
+/// Which `mul` steps are fused into the `add`/`sub` that is their only reader.
+fn fusable(steps: &[Step]) -> Vec<bool> {
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for o in s.operands() {
+            if let Operand::Step(k) = o {
+                users[k].push(i);
+            }
+        }
+    }
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            matches!(s, Step::Binary(BinaryOp::Mul, _, _))
+                && i + 1 < steps.len()
+                && users[i].len() == 1
+                && matches!(
+                    steps[users[i][0]],
+                    Step::Binary(BinaryOp::Add | BinaryOp::Sub, _, _)
+                )
+        })
+        .collect()
+}
+
+/// Emits a one-operand op.
+fn unary(vm: &mut Vm, u: UnaryOp, x: Value) -> Value {
+    match u {
+        UnaryOp::Identity => x,
+        UnaryOp::Neg => vm.neg(x),
+        UnaryOp::Abs => vm.abs(x),
+        UnaryOp::Sqrt => vm.b.ins().sqrt(x),
+        UnaryOp::Square => vm.mul(x, x),
+        UnaryOp::Reciprocal => {
+            let one = vm.c(1.0);
+            vm.div(one, x)
+        }
+        UnaryOp::Exp => vm.exp(x),
+        UnaryOp::Log => vm.log(x),
+        UnaryOp::Erf => vm.erf(x),
+        UnaryOp::Tanh => vm.tanh(x),
+        UnaryOp::Sigmoid => vm.sigmoid(x),
+        UnaryOp::Softplus => vm.softplus(x),
+        UnaryOp::Relu => {
+            let zero = vm.c(0.0);
+            let pos = vm.cmp(FloatCC::GreaterThan, x, zero);
+            vm.select(pos, x, zero)
+        }
+        UnaryOp::LeakyRelu(a) => {
+            let ax = vm.mulc(x, a);
+            let neg = vm.cmpc(FloatCC::LessThan, x, 0.0);
+            vm.select(neg, ax, x)
+        }
+        UnaryOp::Elu(a) => {
+            let e = vm.exp_finite(x);
+            let em1 = vm.addc(e, -1.0);
+            let y = vm.mulc(em1, a);
+            let neg = vm.cmpc(FloatCC::LessThan, x, 0.0);
+            vm.select(neg, y, x)
+        }
+        UnaryOp::Clip(lo, hi) => vm.clamp(x, lo, hi),
+        UnaryOp::HardSigmoid(a, b) => {
+            let (a, b) = (vm.c(a), vm.c(b));
+            let y = vm.fma(x, a, b);
+            vm.clamp01(y)
+        }
+        UnaryOp::HardSwish => {
+            let (a, b) = (vm.c(1.0 / 6.0), vm.c(0.5));
+            let y = vm.fma(x, a, b);
+            let y = vm.clamp01(y);
+            vm.mul(x, y)
+        }
+        UnaryOp::GeluErf => {
+            let s = vm.mulc(x, std::f32::consts::FRAC_1_SQRT_2);
+            let e = vm.erf(s);
+            gelu_tail(vm, x, e)
+        }
+        UnaryOp::GeluTanh => {
+            let x2 = vm.mul(x, x);
+            let x3 = vm.mul(x2, x);
+            let c = vm.c(0.044715);
+            let inner = vm.fma(x3, c, x);
+            let inner = vm.mulc(inner, (2.0 / std::f64::consts::PI).sqrt() as f32);
+            let t = vm.tanh(inner);
+            gelu_tail(vm, x, t)
+        }
+    }
+}
+
+/// `x/2 * (1 + t)`.
+fn gelu_tail(vm: &mut Vm, x: Value, t: Value) -> Value {
+    let hx = vm.mulc(x, 0.5);
+    let one_t = vm.addc(t, 1.0);
+    vm.mul(hx, one_t)
+}
+
+/// Emits a two-operand op.
+fn binary(vm: &mut Vm, op: BinaryOp, x: Value, y: Value) -> Value {
+    match op {
+        BinaryOp::Add => vm.add(x, y),
+        BinaryOp::Sub => vm.sub(x, y),
+        BinaryOp::Mul => vm.mul(x, y),
+        BinaryOp::Div => vm.div(x, y),
+        BinaryOp::Max | BinaryOp::Min => {
+            let cc = if op == BinaryOp::Max {
+                FloatCC::GreaterThanOrEqual
+            } else {
+                FloatCC::LessThanOrEqual
+            };
+            let m = vm.cmp(cc, x, y);
+            let nan = vm.cmp(FloatCC::Unordered, x, x);
+            let m = vm.or(m, nan);
+            vm.select(m, x, y)
+        }
+        BinaryOp::PRelu => {
+            let sx = vm.mul(y, x);
+            let neg = vm.cmpc(FloatCC::LessThan, x, 0.0);
+            vm.select(neg, sx, x)
+        }
+    }
+}
+
+/// Vectors per iteration of the main loop.
+const UNROLL: usize = 2;
+
+/// Emits the kernel body of `chain` (entry block current, its parameters given).
+fn emit_kernel(
+    b: &mut FunctionBuilder,
+    p: super::jit::KernelParams,
+    chain: &ElementwiseChain,
+    lay: &Layout,
+) -> Result<(), CodegenError> {
+    let ptr = types::I64;
+    let n = chain.inputs.len();
+    let fused = fusable(&chain.steps);
+    let rows = b.ins().iconst(ptr, lay.rows as i64);
+    let end = b.ins().umin(p.end, rows);
+    let ro = MemFlagsData::trusted().with_readonly();
+    let bases: Vec<Value> = (0..=n)
+        .map(|k| b.ins().load(ptr, ro, p.args, (8 * k) as i32))
+        .collect();
+    let len = lay.len;
+    let nvec = len / 4;
+    let (pairs, single) = (nvec / UNROLL, nvec % UNROLL);
+    let row_bytes = (len * 4) as i64;
+    emit_loop(b, p.begin, end, 1, &mut |b, r| {
+        // Coalesced outer indices of row `r`, computed only where some input needs them.
+        let mut idx: Vec<Option<Value>> = vec![None; lay.dims.len()];
+        let mut inner = 1usize;
+        let mut below: Vec<usize> = vec![0; lay.dims.len()];
+        for j in (0..lay.dims.len()).rev() {
+            below[j] = inner;
+            inner *= lay.dims[j];
+        }
+        let mut rows_at: Vec<Value> = Vec::with_capacity(n);
+        for (&base, strides) in bases.iter().zip(&lay.strides) {
+            let mut off: Option<Value> = None;
+            for (j, &s) in strides.iter().enumerate() {
+                if s == 0 {
+                    continue;
+                }
+                let i = match idx[j] {
+                    Some(i) => i,
+                    None => {
+                        let q = if below[j] > 1 {
+                            b.ins().udiv_imm_u(r, below[j] as i64)
+                        } else {
+                            r
+                        };
+                        let i = if j > 0 {
+                            b.ins().urem_imm_u(q, lay.dims[j] as i64)
+                        } else {
+                            q
+                        };
+                        idx[j] = Some(i);
+                        i
+                    }
+                };
+                let t = b.ins().imul_imm_s(i, (s * 4) as i64);
+                off = Some(match off {
+                    Some(o) => b.ins().iadd(o, t),
+                    None => t,
+                });
+            }
+            rows_at.push(match off {
+                Some(o) => b.ins().iadd(base, o),
+                None => base,
+            });
+        }
+        let o = b.ins().imul_imm_s(r, row_bytes);
+        let out_row = b.ins().iadd(bases[n], o);
+        // Inputs with one value per row.
+        let scalars: Vec<Option<Value>> = (0..n)
+            .map(|k| (!lay.contiguous[k]).then(|| b.ins().load(types::F32, mem(), rows_at[k], 0)))
+            .collect();
+        let splats: Vec<Option<Value>> = if nvec > 0 {
+            scalars
+                .iter()
+                .map(|s| s.map(|s| b.ins().splat(types::F32X4, s)))
+                .collect()
+        } else {
+            vec![None; n]
+        };
+        // One vector (or scalar) at byte offset `ib` of the row.
+        let block = |b: &mut FunctionBuilder, ib: Value, ty: Type| {
+            let loads: Vec<Value> = (0..n)
+                .map(|k| {
+                    let pre = if ty == types::F32 {
+                        scalars[k]
+                    } else {
+                        splats[k]
+                    };
+                    match pre {
+                        Some(v) => v,
+                        None => {
+                            let a = b.ins().iadd(rows_at[k], ib);
+                            b.ins().load(ty, mem(), a, 0)
+                        }
+                    }
+                })
+                .collect();
+            let mut vm = Vm { b: &mut *b, ty };
+            let v = emit_steps(&mut vm, &chain.steps, &loads, &fused);
+            let a = b.ins().iadd(out_row, ib);
+            b.ins().store(mem(), v, a, 0);
+        };
+        if pairs > 0 {
+            let lo = b.ins().iconst(ptr, 0);
+            let hi = b.ins().iconst(ptr, (pairs * UNROLL * 16) as i64);
+            emit_loop(b, lo, hi, (UNROLL * 16) as i64, &mut |b, ib| {
+                for u in 0..UNROLL {
+                    let at = b.ins().iadd_imm_s(ib, (u * 16) as i64);
+                    block(b, at, types::F32X4);
+                }
+                Ok(())
+            })?;
+        }
+        for u in 0..single {
+            let at = b.ins().iconst(ptr, ((pairs * UNROLL + u) * 16) as i64);
+            block(b, at, types::F32X4);
+        }
+        if !len.is_multiple_of(4) {
+            let lo = b.ins().iconst(ptr, (nvec * 16) as i64);
+            let hi = b.ins().iconst(ptr, (len * 4) as i64);
+            emit_loop(b, lo, hi, 4, &mut |b, ib| {
+                block(b, ib, types::F32);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })?;
+    b.ins().return_(&[]);
+    Ok(())
+}
+
+/// Defines the kernel of one chain (not finalized).
+fn define(jit: &mut Jit, chain: &ElementwiseChain) -> Result<(KernelId, Layout), CodegenError> {
+    let lay = layout(chain)?;
+    let id = jit.define(&chain.name, |b, p| emit_kernel(b, p, chain, &lay))?;
+    Ok((id, lay))
+}
+
+/// The lowered kernel of a defined chain.
+fn lowered(
+    jit: &Jit,
+    chain: &ElementwiseChain,
+    id: KernelId,
+    lay: &Layout,
+) -> Result<LoweredKernel, CodegenError> {
+    let mut args: Vec<Arg> = chain.inputs.iter().map(|i| Arg::Value(i.value)).collect();
+    args.push(Arg::Value(chain.output));
+    Ok(LoweredKernel {
+        kernel: Kernel::Jit(jit.kernel(id)?),
+        args,
+        work: lay.rows,
+        grain: 8192usize.div_ceil(lay.len).max(1),
+        op: chain.name.clone(),
+        layout: "dense".into(),
+    })
+}
+
+/// Compiles one chain and finalizes the JIT, so the kernel is callable at once. Arguments: the
+/// chain's inputs in order, then its output; the parallel dimension is the output's rows.
+pub fn lower_elementwise(
+    jit: &mut Jit,
+    chain: &ElementwiseChain,
+) -> Result<LoweredKernel, CodegenError> {
+    let mut v = lower_elementwise_batch(jit, std::slice::from_ref(chain))?;
+    v.pop()
+        .ok_or_else(|| CodegenError::Jit(format!("`{}`: no kernel", chain.name)))
+}
+
+/// Compiles several chains and finalizes the JIT once (cheaper than one finalize per kernel).
+pub fn lower_elementwise_batch(
+    jit: &mut Jit,
+    chains: &[ElementwiseChain],
+) -> Result<Vec<LoweredKernel>, CodegenError> {
+    let defined: Vec<(KernelId, Layout)> = chains
+        .iter()
+        .map(|c| define(jit, c))
+        .collect::<Result<_, _>>()?;
+    jit.finalize()?;
+    chains
+        .iter()
+        .zip(&defined)
+        .map(|(c, (id, lay))| lowered(jit, c, *id, lay))
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "elementwise_tests.rs"]
+mod tests;

@@ -212,3 +212,74 @@ fn ir_prints_the_text_form() {
     assert_eq!(text.matches(" = gemm ").count(), 3, "{text}");
     assert!(sparsec_ir::parse(&text).is_ok());
 }
+
+#[test]
+fn bench_json_reports_timings_and_memory() {
+    let r = support::sparsec(&[
+        "bench",
+        &example("digits_mlp.onnx"),
+        "--dim",
+        "batch=4",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("one JSON object");
+    let f = |k: &str| {
+        v[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+    assert!(f("median_ms") > 0.0 && f("min_ms") <= f("median_ms") && f("median_ms") <= f("p90_ms"));
+    assert!(f("compile_ms") > 0.0);
+    assert_eq!(v["threads"], 1);
+    assert_eq!(v["iterations"], 3);
+    // Two 4x1024 f32 intermediates are live at once at most: 32 KiB.
+    assert!(
+        f("arena_bytes") >= 32768.0 && f("arena_bytes") <= 65536.0,
+        "{v}"
+    );
+    assert!(f("peak_rss_bytes") > 1e6);
+    assert!(!v["kernels"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn jit_and_interpreter_agree_on_the_examples() {
+    for (model, input) in [
+        (
+            "digits_cnn.onnx",
+            format!("x={}", example("digits_8_images.npy")),
+        ),
+        (
+            "digits_mlp.onnx",
+            format!("x={}", example("digits_8_flat.pb")),
+        ),
+    ] {
+        let mut outs = Vec::new();
+        for engine in ["interp", "jit"] {
+            let dir = support::temp_dir(&format!("agree-{engine}-{model}"));
+            let r = support::sparsec(&[
+                "run",
+                &example(model),
+                "--input",
+                &input,
+                "--engine",
+                engine,
+                "--output-dir",
+                dir.to_str().unwrap(),
+            ]);
+            assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+            outs.push(
+                sparsec::tensor_io::read_tensor(&dir.join("logits.pb"))
+                    .unwrap()
+                    .1,
+            );
+        }
+        sparsec::conformance::compare(&outs[1], &outs[0])
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+    }
+}

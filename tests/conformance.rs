@@ -1,12 +1,22 @@
 //! Every case listed in `tests/conformance/expected_pass.txt` must pass through import, the default
-//! pipeline and the reference interpreter (skipped with a note when the shared data is absent).
+//! pipeline and the reference interpreter, and again through the JIT engine (skipped with a note
+//! when the shared data is absent).
 
 mod support;
 
-use sparsec::conformance::{discover, run_case, Outcome};
+use sparsec::conformance::{discover, run_case_with, EngineKind, Outcome};
 
 #[test]
-fn expected_cases_pass() {
+fn expected_cases_pass_on_the_interpreter() {
+    expected_cases_pass(EngineKind::Interp);
+}
+
+#[test]
+fn expected_cases_pass_on_the_jit() {
+    expected_cases_pass(EngineKind::Jit);
+}
+
+fn expected_cases_pass(engine: EngineKind) {
     let Some(shared) = support::shared("expected_cases_pass") else {
         return;
     };
@@ -29,17 +39,20 @@ fn expected_cases_pass() {
             failures.push(format!("{id}: case not found"));
             continue;
         };
-        match run_case(case) {
+        match run_case_with(case, engine) {
             Outcome::Pass => {}
             other => failures.push(format!("{id}: {other:?}")),
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {} expected cases did not pass:\n{}",
+        "{engine:?}: {} of {} expected cases did not pass:\n{}",
         failures.len(),
         expected.len(),
         failures.join("\n")
     );
-    eprintln!("{} listed conformance cases passed", expected.len());
+    eprintln!(
+        "{engine:?}: {} listed conformance cases passed",
+        expected.len()
+    );
 }

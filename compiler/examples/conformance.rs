@@ -1,10 +1,10 @@
 //! Runs the ONNX backend conformance cases through import and the reference interpreter.
 //!
 //! `cargo run --release --example conformance -- [DIR] [--filter SUBSTR] [--failures]
-//! [--write-passing FILE]`; DIR defaults to `$SPARSEC_SHARED/onnx-backend-tests` (`../shared/...`).
+//! [--write-passing FILE] [--engine interp|jit]`; DIR defaults to `$SPARSEC_SHARED/onnx-backend-tests` (`../shared/...`).
 //! Prints a table per folder and ends with `conformance: P passed, F failed, U unsupported`.
 
-use sparsec::conformance::{discover, run_case, shared_dir, Outcome, FOLDERS};
+use sparsec::conformance::{discover, run_case_with, shared_dir, EngineKind, Outcome, FOLDERS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let mut show_failures = false;
     let mut show_unsupported = false;
     let mut write_passing: Option<PathBuf> = None;
+    let mut engine = EngineKind::Interp;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -24,15 +25,17 @@ fn main() -> ExitCode {
             "--failures" => show_failures = true,
             "--unsupported" => show_unsupported = true,
             "--write-passing" => write_passing = args.next().map(PathBuf::from),
-            "--engine" => {
-                if args.next().as_deref() != Some("interp") {
-                    eprintln!("error: only `--engine interp` exists so far");
+            "--engine" => match args.next().as_deref() {
+                Some("interp") => engine = EngineKind::Interp,
+                Some("jit") => engine = EngineKind::Jit,
+                other => {
+                    eprintln!("error: --engine takes `interp` or `jit`, got {other:?}");
                     return ExitCode::FAILURE;
                 }
-            }
+            },
             "-h" | "--help" => {
                 println!(
-                    "usage: conformance [DIR] [--filter SUBSTR] [--failures] [--unsupported] [--write-passing FILE] [--engine interp]"
+                    "usage: conformance [DIR] [--filter SUBSTR] [--failures] [--unsupported] [--write-passing FILE] [--engine interp|jit]"
                 );
                 return ExitCode::SUCCESS;
             }
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
     let start = Instant::now();
     for case in &cases {
         let t = Instant::now();
-        let outcome = run_case(case);
+        let outcome = run_case_with(case, engine);
         let folder = FOLDERS
             .iter()
             .find(|f| **f == case.folder)

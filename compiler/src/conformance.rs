@@ -7,6 +7,7 @@
 //! equal. A case whose model uses an unsupported op, dtype or feature is *unsupported*, not
 //! failed; a panic is a failure.
 
+use crate::engine::Engine;
 use crate::interp::run_graph;
 use crate::onnx::{import_file, ImportOptions};
 use crate::passes::{default_pipeline, run_pipeline, RunOptions};
@@ -124,9 +125,23 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs one case; never panics (a panic inside becomes [`Outcome::Fail`]).
+/// Which executor runs the cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The reference interpreter.
+    Interp,
+    /// The JIT engine (compiled plan on the runtime, one thread).
+    Jit,
+}
+
+/// Runs one case with the interpreter; never panics (a panic inside becomes [`Outcome::Fail`]).
 pub fn run_case(case: &Case) -> Outcome {
-    match catch_unwind(AssertUnwindSafe(|| run_case_inner(case))) {
+    run_case_with(case, EngineKind::Interp)
+}
+
+/// Runs one case with the given engine; never panics.
+pub fn run_case_with(case: &Case, engine: EngineKind) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| run_case_inner(case, engine))) {
         Ok(o) => o,
         Err(p) => {
             let msg = p
@@ -139,7 +154,7 @@ pub fn run_case(case: &Case) -> Outcome {
     }
 }
 
-fn run_case_inner(case: &Case) -> Outcome {
+fn run_case_inner(case: &Case, engine: EngineKind) -> Outcome {
     let mut graph = match import_file(&case.model, &ImportOptions::default()) {
         Ok(g) => g,
         Err(e) if e.is_unsupported() => return Outcome::Unsupported(e.to_string()),
@@ -159,10 +174,21 @@ fn run_case_inner(case: &Case) -> Outcome {
                 Err(e) => return Outcome::Fail(format!("input data: {e}")),
             }
         }
-        let actual = match run_graph(&graph, &tensors) {
-            Ok(a) => a,
-            Err(e) if e.is_unsupported() => return Outcome::Unsupported(e.to_string()),
-            Err(e) => return Outcome::Fail(format!("run: {e}")),
+        let actual = match engine {
+            EngineKind::Interp => match run_graph(&graph, &tensors) {
+                Ok(a) => a,
+                Err(e) if e.is_unsupported() => return Outcome::Unsupported(e.to_string()),
+                Err(e) => return Outcome::Fail(format!("run: {e}")),
+            },
+            EngineKind::Jit => {
+                match Engine::new(graph.clone(), 1).and_then(|mut e| e.run(&tensors)) {
+                    Ok(a) => a,
+                    Err(e) if e.to_string().contains("unsupported") => {
+                        return Outcome::Unsupported(e.to_string())
+                    }
+                    Err(e) => return Outcome::Fail(format!("jit: {e}")),
+                }
+            }
         };
         if actual.len() != outputs.len() {
             return Outcome::Fail(format!(

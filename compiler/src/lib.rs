@@ -4,6 +4,7 @@
 
 pub mod codegen;
 pub mod conformance;
+pub mod engine;
 pub mod inputs;
 pub mod inspect;
 pub mod interp;

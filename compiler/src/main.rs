@@ -1,7 +1,11 @@
 //! The `sparsec` command line: `inspect`, `ir` and `run` over ONNX models.
 
+mod cli;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+
+use sparsec::engine::Engine;
 use sparsec::inputs::bind_inputs;
 use sparsec::onnx::{import_file, ImportOptions};
 use sparsec::passes::{default_pipeline, parse_pipeline, run_pipeline, RunOptions};
@@ -53,6 +57,32 @@ enum Command {
     },
     /// Run the model on input tensors and write its outputs.
     Run(RunArgs),
+    /// Compile the model with the JIT and time it: compile time per phase, median/min/p90 latency,
+    /// arena size, peak resident memory, and the top kernels by time.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// An input tensor, `NAME=FILE` (`.pb` or `.npy`); inputs not given are random.
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    input: Vec<String>,
+    /// Threads (default: the number of physical cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Untimed runs before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Print one JSON object (median_ms, min_ms, p90_ms, compile_ms, threads, arena_bytes, peak_rss_bytes, ...).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    dims: DimArgs,
 }
 
 #[derive(Args)]
@@ -75,9 +105,12 @@ struct RunArgs {
     /// Write each output to DIR/<name>.pb (the folder is created if missing).
     #[arg(long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
-    /// The execution engine; `interp` is the reference interpreter (the only one for now).
-    #[arg(long, default_value = "interp", value_parser = ["interp"])]
+    /// The execution engine: `jit` (compiled native kernels) or `interp` (the reference interpreter).
+    #[arg(long, default_value = "jit", value_parser = ["jit", "interp"])]
     engine: String,
+    /// Threads for the JIT engine (default: the number of physical cores).
+    #[arg(long)]
+    threads: Option<usize>,
     #[command(flatten)]
     dims: DimArgs,
 }
@@ -138,6 +171,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -203,7 +237,12 @@ fn run(args: RunArgs) -> Result<()> {
         }
     }
     let (tensors, _syms) = bind_inputs(&graph, given)?;
-    let outputs = sparsec::interp::run_graph(&graph, &tensors)?;
+    let outputs = if args.engine == "interp" {
+        sparsec::interp::run_graph(&graph, &tensors)?
+    } else {
+        let threads = args.threads.unwrap_or_else(sparsec_runtime::physical_cores);
+        Engine::new(graph.clone(), threads)?.run(&tensors)?
+    };
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -217,6 +256,38 @@ fn run(args: RunArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let mut graph = import(&args.model, &args.dims)?;
+    let import_time = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    run_pipeline(&mut graph, &default_pipeline(), &RunOptions::default())?;
+    let passes = t1.elapsed();
+    let mut given = Vec::new();
+    for spec in &args.input {
+        let (name, file) = spec
+            .split_once('=')
+            .with_context(|| format!("--input `{spec}`: expected NAME=FILE"))?;
+        let (_, t) = read_tensor(Path::new(file)).with_context(|| format!("cannot read {file}"))?;
+        given.push((name.to_string(), t));
+    }
+    let opts = cli::bench::BenchOptions {
+        given,
+        dims: parse_dims(&args.dims)?,
+        threads: args
+            .threads
+            .unwrap_or_else(sparsec_runtime::physical_cores)
+            .max(1),
+        warmup: args.warmup,
+        iterations: args.iterations,
+        json: args.json,
+        import: import_time,
+        passes,
+        model: args.model.display().to_string(),
+    };
+    cli::bench::bench(graph, opts)
 }
 
 /// A short summary: min/max/mean for numbers, counts for bools, and the first values.

@@ -8,9 +8,12 @@
 //! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
 //! - anything else falls back to a host kernel that calls the reference interpreter.
 
+pub mod bytes;
 pub mod dense;
 pub mod elementwise;
+pub mod fallback;
 pub mod jit;
+pub mod lower;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::Kernel;

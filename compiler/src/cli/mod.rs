@@ -1,0 +1,3 @@
+//! Subcommands of the `sparsec` binary that need more than a few lines.
+
+pub mod bench;

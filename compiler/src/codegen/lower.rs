@@ -1,0 +1,389 @@
+//! Lowering a graph with static shapes to a runtime plan.
+//!
+//! Walks the nodes in topological order and forms groups: a Gemm/MatMul/Conv anchor with the
+//! elementwise epilogue that follows it (bias, residual add, activation) goes to the dense path; a
+//! chain of f32 elementwise nodes goes to the JIT; anything else falls back to the interpreter.
+//! Then every value a kernel reads or writes gets a buffer: graph inputs and outputs are the
+//! caller's, weights (and packed weights) are owned by the plan, and intermediates live in one arena
+//! laid out by the static memory planner from their lifetimes.
+
+use super::bytes::{elem_type, tensor_bytes};
+use super::fallback::{lower_fallback, ErrorSlot};
+use super::jit::Jit;
+use super::{dense, elementwise, Arg, CodegenError, Epilogue, LoweredKernel};
+use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
+use sparsec_runtime::{plan_arena, BufferLife};
+use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A compiled graph: the plan and the slot where host kernels report run-time errors.
+pub struct Compiled {
+    /// The plan.
+    pub plan: Plan,
+    /// Run-time errors of host kernels; checked after every run.
+    pub errors: ErrorSlot,
+}
+
+/// Lowers `graph`, whose value types must all be static, to a plan.
+pub fn lower_graph(graph: &Graph) -> Result<Compiled, CodegenError> {
+    for v in graph.referenced_values() {
+        if graph.value(v).ty.shape().is_none() {
+            return Err(CodegenError::Unsupported(format!(
+                "value `{}` has type {} with unknown dims; bind them with --dim",
+                graph.value(v).name,
+                graph.value(v).ty
+            )));
+        }
+    }
+    let errors: ErrorSlot = Arc::new(Mutex::new(None));
+    let mut jit = Jit::new()?;
+    let order = graph.topo_order();
+    let position: HashMap<NodeId, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let uses = use_counts(graph);
+    let mut done = vec![false; order.len()];
+    let mut kernels: Vec<(String, LoweredKernel)> = Vec::new();
+    for (i, &n) in order.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        let (group, lowered) = lower_group(graph, n, &position, &uses, &mut jit, &errors)?;
+        for g in group {
+            done[position[&g]] = true;
+        }
+        kernels.push((graph.node(n).name.clone(), lowered));
+    }
+    let keep_alive = jit.finish()?;
+    build_plan(graph, kernels, keep_alive, errors)
+}
+
+/// How many times each value is read (by node operands and graph outputs).
+fn use_counts(graph: &Graph) -> HashMap<ValueId, usize> {
+    let mut uses: HashMap<ValueId, usize> = HashMap::new();
+    for n in graph.node_ids() {
+        for v in graph.node(n).inputs.iter().flatten() {
+            *uses.entry(*v).or_default() += 1;
+        }
+    }
+    for v in graph.outputs() {
+        *uses.entry(*v).or_default() += 1;
+    }
+    uses
+}
+
+/// The single node reading `v`, when `v` has exactly one use and it is a node operand.
+fn sole_user(graph: &Graph, v: ValueId, uses: &HashMap<ValueId, usize>) -> Option<(NodeId, usize)> {
+    if uses.get(&v) != Some(&1) || graph.outputs().contains(&v) {
+        return None;
+    }
+    let users = graph.users(v);
+    (users.len() == 1).then(|| users[0])
+}
+
+/// True when `v` is available before the node at topological position `at` runs.
+fn defined_before(graph: &Graph, v: ValueId, at: usize, position: &HashMap<NodeId, usize>) -> bool {
+    match graph.producer(v) {
+        None => true,
+        Some((p, _)) => position.get(&p).is_some_and(|&i| i < at),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_group(
+    graph: &Graph,
+    n: NodeId,
+    position: &HashMap<NodeId, usize>,
+    uses: &HashMap<ValueId, usize>,
+    jit: &mut Jit,
+    errors: &ErrorSlot,
+) -> Result<(Vec<NodeId>, LoweredKernel), CodegenError> {
+    let node = graph.node(n);
+    let at = position[&n];
+    let f32_result = node.outputs.len() == 1 && graph.value(node.outputs[0]).ty.dtype == DType::F32;
+    if f32_result && matches!(node.op, Op::Gemm { .. } | Op::MatMul {} | Op::Conv { .. }) {
+        let (epi_nodes, epilogue) = collect_epilogue(graph, n, at, position, uses);
+        let attempt = match node.op {
+            Op::Gemm { .. } => dense::lower_gemm(graph, n, &epilogue),
+            Op::MatMul {} => dense::lower_matmul(graph, n, &epilogue),
+            _ => dense::lower_conv(graph, n, &epilogue),
+        };
+        match attempt {
+            Ok(mut k) => {
+                if let Some(&last) = epi_nodes.last() {
+                    // The kernel writes the last epilogue node's result, not the anchor's.
+                    retarget_result(
+                        &mut k,
+                        graph.node(n).outputs[0],
+                        graph.node(last).outputs[0],
+                    );
+                }
+                let mut group = vec![n];
+                group.extend(epi_nodes);
+                return Ok((group, k));
+            }
+            Err(CodegenError::Unsupported(_)) if !epilogue.is_empty() => {
+                let plain = match node.op {
+                    Op::Gemm { .. } => dense::lower_gemm(graph, n, &[]),
+                    Op::MatMul {} => dense::lower_matmul(graph, n, &[]),
+                    _ => dense::lower_conv(graph, n, &[]),
+                };
+                if let Ok(k) = plain {
+                    return Ok((vec![n], k));
+                }
+            }
+            Err(CodegenError::Unsupported(_)) => {}
+            Err(e) => return Err(e),
+        }
+    } else if f32_result {
+        // The longest elementwise chain starting here that the JIT accepts.
+        let mut chain = vec![n];
+        let mut cur = node.outputs[0];
+        while let Some((m, _)) = sole_user(graph, cur, uses) {
+            let mnode = graph.node(m);
+            let ok = mnode.outputs.len() == 1
+                && mnode
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .all(|&v| v == cur || defined_before(graph, v, at, position));
+            if !ok || !position.contains_key(&m) {
+                break;
+            }
+            chain.push(m);
+            cur = mnode.outputs[0];
+        }
+        while !chain.is_empty() {
+            if let Some(c) = elementwise::chain_from_nodes(graph, &chain) {
+                let k = elementwise::lower_elementwise(jit, &c)?;
+                return Ok((chain, k));
+            }
+            chain.pop();
+        }
+    }
+    Ok((vec![n], lower_fallback(graph, n, errors)))
+}
+
+/// The elementwise nodes after an anchor that the dense path can apply as an epilogue.
+fn collect_epilogue(
+    graph: &Graph,
+    anchor: NodeId,
+    at: usize,
+    position: &HashMap<NodeId, usize>,
+    uses: &HashMap<ValueId, usize>,
+) -> (Vec<NodeId>, Vec<Epilogue>) {
+    let mut nodes = Vec::new();
+    let mut epi = Vec::new();
+    let mut cur = graph.node(anchor).outputs[0];
+    let cur_ty = graph.value(cur).ty.clone();
+    let channel_axis = match graph.node(anchor).op {
+        Op::Conv { .. } => 1,
+        _ => cur_ty.rank().saturating_sub(1),
+    };
+    while let Some((m, k)) = sole_user(graph, cur, uses) {
+        let mnode = graph.node(m);
+        if mnode.outputs.len() != 1 || graph.value(mnode.outputs[0]).ty != cur_ty {
+            break;
+        }
+        let other = mnode.inputs.get(1 - k.min(1)).copied().flatten();
+        let step = match &mnode.op {
+            Op::Relu {} => Some(Epilogue::Relu),
+            Op::LeakyRelu { alpha } => Some(Epilogue::LeakyRelu(*alpha)),
+            Op::Clip {} => {
+                let bound = |i: usize, d: f32| -> Option<f32> {
+                    match mnode.inputs.get(i).copied().flatten() {
+                        None => Some(d),
+                        Some(v) => graph
+                            .const_data(v)
+                            .filter(|t| t.numel() == 1)
+                            .map(|t| t.to_f32_vec()[0]),
+                    }
+                };
+                match (k, bound(1, f32::NEG_INFINITY), bound(2, f32::INFINITY)) {
+                    (0, Some(lo), Some(hi)) => Some(Epilogue::Clip(lo, hi)),
+                    _ => None,
+                }
+            }
+            Op::Add {} if mnode.inputs.len() == 2 => other.and_then(|o| {
+                let oty = &graph.value(o).ty;
+                if oty.dtype != DType::F32 || !defined_before(graph, o, at, position) {
+                    None
+                } else if *oty == cur_ty {
+                    Some(Epilogue::AddTensor(o))
+                } else if is_channel_bias(
+                    &oty.shape().unwrap_or_default(),
+                    &cur_ty.shape().unwrap_or_default(),
+                    channel_axis,
+                ) {
+                    Some(Epilogue::Bias(o))
+                } else {
+                    None
+                }
+            }),
+            _ => None,
+        };
+        let Some(step) = step else { break };
+        epi.push(step);
+        nodes.push(m);
+        cur = mnode.outputs[0];
+    }
+    (nodes, epi)
+}
+
+/// A bias shape that broadcasts along `channel_axis` of `out` only: `[N]` for the last axis of a
+/// Gemm/MatMul result, `[C,1,1]` or `[1,C,1,1]` for axis 1 of a Conv result.
+fn is_channel_bias(bias: &[usize], out: &[usize], channel_axis: usize) -> bool {
+    let Some(&c) = out.get(channel_axis) else {
+        return false;
+    };
+    let nontrivial: Vec<(usize, usize)> = bias
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, d)| d != 1)
+        .collect();
+    if bias.len() > out.len() || nontrivial.len() != 1 || nontrivial[0].1 != c {
+        return false;
+    }
+    // Align the bias to the right of `out`: its nontrivial axis must land on the channel axis.
+    out.len() - bias.len() + nontrivial[0].0 == channel_axis
+}
+
+fn retarget_result(k: &mut LoweredKernel, from: ValueId, to: ValueId) {
+    for a in k.args.iter_mut().rev() {
+        if let Arg::Value(v) = a {
+            if *v == from {
+                *v = to;
+                return;
+            }
+        }
+    }
+}
+
+/// Assigns buffers to every kernel argument and builds the plan.
+fn build_plan(
+    graph: &Graph,
+    kernels: Vec<(String, LoweredKernel)>,
+    keep_alive: Box<dyn std::any::Any + Send + Sync>,
+    errors: ErrorSlot,
+) -> Result<Compiled, CodegenError> {
+    let spec = |v: ValueId| TensorSpec {
+        name: graph.value(v).name.clone(),
+        elem: elem_type(graph.value(v).ty.dtype),
+        shape: graph.value(v).ty.shape().unwrap_or_default(),
+    };
+    let inputs: Vec<TensorSpec> = graph.inputs().iter().map(|&v| spec(v)).collect();
+    let outputs: Vec<TensorSpec> = graph.outputs().iter().map(|&v| spec(v)).collect();
+    let mut weights: Vec<AlignedBuf> = Vec::new();
+    let mut weight_index: HashMap<ValueId, usize> = HashMap::new();
+    // Intermediates: (first step, last step, bytes).
+    let mut intervals: HashMap<ValueId, (usize, usize, usize)> = HashMap::new();
+    let mut arg_refs: Vec<Vec<Result<BufferRef, ValueId>>> = Vec::new();
+    for (s, (_, k)) in kernels.iter().enumerate() {
+        let mut refs = Vec::new();
+        for a in &k.args {
+            refs.push(match a {
+                Arg::Packed(t) => {
+                    weights.push(AlignedBuf::from_bytes(&tensor_bytes(t)));
+                    Ok(BufferRef::Weight(weights.len() - 1))
+                }
+                Arg::Value(v) => {
+                    let v = *v;
+                    if let Some(k) = graph.inputs().iter().position(|&x| x == v) {
+                        Ok(BufferRef::Input(k))
+                    } else if let ValueDef::Weight(w) = &graph.value(v).def {
+                        let idx = *weight_index.entry(v).or_insert_with(|| {
+                            let bytes = w.data.as_deref().map(tensor_bytes).unwrap_or_default();
+                            weights.push(AlignedBuf::from_bytes(&bytes));
+                            weights.len() - 1
+                        });
+                        Ok(BufferRef::Weight(idx))
+                    } else if let Some(k) = graph.outputs().iter().position(|&x| x == v) {
+                        Ok(BufferRef::Output(k))
+                    } else {
+                        let bytes = spec(v).bytes();
+                        let e = intervals.entry(v).or_insert((s, s, bytes));
+                        e.1 = s;
+                        Err(v)
+                    }
+                }
+            });
+        }
+        arg_refs.push(refs);
+    }
+    let mut ids: Vec<ValueId> = intervals.keys().copied().collect();
+    ids.sort();
+    let reqs: Vec<BufferLife> = ids
+        .iter()
+        .map(|v| {
+            let (first, last, size) = intervals[v];
+            BufferLife { size, first, last }
+        })
+        .collect();
+    let layout = plan_arena(&reqs).map_err(|e| CodegenError::Jit(format!("arena: {e}")))?;
+    let offset: HashMap<ValueId, (usize, usize)> = ids
+        .iter()
+        .zip(&layout.offsets)
+        .map(|(v, &o)| (*v, (o, intervals[v].2)))
+        .collect();
+    let mut steps: Vec<Step> = kernels
+        .into_iter()
+        .zip(arg_refs)
+        .map(|((name, k), refs)| Step {
+            args: refs
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|v| {
+                        let (offset, len) = offset[&v];
+                        BufferRef::Arena { offset, len }
+                    })
+                })
+                .collect(),
+            kernel: k.kernel,
+            work: k.work,
+            grain: k.grain,
+            name,
+            op: k.op,
+            layout: k.layout,
+        })
+        .collect();
+    // Graph outputs no kernel writes (an input, a weight, or a value listed twice) are copied.
+    for (k, &v) in graph.outputs().iter().enumerate() {
+        let first = graph.outputs().iter().position(|&x| x == v) == Some(k);
+        let written = graph.producer(v).is_some() && first;
+        if written {
+            continue;
+        }
+        let src = if let Some(i) = graph.inputs().iter().position(|&x| x == v) {
+            BufferRef::Input(i)
+        } else if let ValueDef::Weight(w) = &graph.value(v).def {
+            let bytes = w.data.as_deref().map(tensor_bytes).unwrap_or_default();
+            weights.push(AlignedBuf::from_bytes(&bytes));
+            BufferRef::Weight(weights.len() - 1)
+        } else {
+            BufferRef::Output(graph.outputs().iter().position(|&x| x == v).unwrap_or(k))
+        };
+        let len = spec(v).bytes();
+        steps.push(Step {
+            kernel: Kernel::Host(Box::new(move |p: &[*mut u8], _, _| {
+                // SAFETY: both buffers hold `len` bytes and are distinct allocations.
+                unsafe { std::ptr::copy_nonoverlapping(p[0], p[1], len) }
+            })),
+            args: vec![src, BufferRef::Output(k)],
+            work: 1,
+            grain: 1,
+            name: graph.value(v).name.clone(),
+            op: "copy".into(),
+            layout: "dense".into(),
+        });
+    }
+    let plan = Plan::new(
+        steps,
+        weights,
+        layout.size,
+        inputs,
+        outputs,
+        vec![keep_alive],
+    )
+    .map_err(|e| CodegenError::Jit(format!("plan: {e}")))?;
+    Ok(Compiled { plan, errors })
+}

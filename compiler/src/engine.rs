@@ -1,0 +1,245 @@
+//! The JIT engine: specializes a graph to concrete input shapes, compiles it to a runtime plan,
+//! caches one plan per input-shape signature, and runs it on the thread pool.
+//!
+//! Inputs are validated against the model's declared types (`inputs::bind_inputs`) and then
+//! against the specialized plan (the runtime checks again) before any kernel runs.
+
+use crate::codegen::bytes::{dtype_of, tensor_bytes, tensor_from_bytes};
+use crate::codegen::lower::{lower_graph, Compiled};
+use crate::codegen::CodegenError;
+use crate::inputs::{bind_inputs, InputError};
+use crate::passes::{run_pipeline, PassError, RunOptions};
+use sparsec_ir::{Dim, Graph, Tensor};
+use sparsec_runtime::{RuntimeError, TensorView, ThreadPool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why the engine could not compile or run.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The inputs do not fit the model.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A pass failed while specializing.
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    /// Codegen failed.
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    /// The runtime rejected the run.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A result shape depends on input values, so the plan cannot be specialized on shapes alone.
+    #[error("dynamic shape: {0}")]
+    Dynamic(String),
+    /// A kernel reported an error while running (for example an index out of range in the data).
+    #[error("{0}")]
+    Kernel(String),
+}
+
+/// Inputs of at most this many elements are the ones the engine specializes on by value when
+/// shapes alone leave a result shape unknown.
+pub const SMALL_INPUT: usize = 64;
+
+/// The passes run after the input shapes are bound.
+pub fn specialize_pipeline() -> Vec<&'static str> {
+    let mut p = vec!["infer-shapes", "fold-constants"];
+    if crate::passes::find_pass("fold-batchnorm").is_ok() {
+        p.push("fold-batchnorm");
+    }
+    p.push("dce");
+    p
+}
+
+/// Times of one compilation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompileTimes {
+    /// Binding shapes and the specialization passes.
+    pub specialize: Duration,
+    /// Lowering, JIT and plan building.
+    pub lower: Duration,
+}
+
+/// A model ready to run with the JIT.
+pub struct Engine {
+    graph: Graph,
+    pool: ThreadPool,
+    cache: HashMap<Vec<Vec<usize>>, Arc<Compiled>>,
+    value_cache: HashMap<Vec<Vec<u8>>, Arc<Compiled>>,
+    /// Times of the most recent compilation.
+    pub last_compile: CompileTimes,
+}
+
+impl Engine {
+    /// An engine for `graph` (imported, default pipeline run) on `threads` threads.
+    pub fn new(graph: Graph, threads: usize) -> Result<Engine, EngineError> {
+        let pool = ThreadPool::new(threads.max(1))
+            .map_err(|e| EngineError::Kernel(format!("cannot start {threads} threads: {e}")))?;
+        Ok(Engine {
+            graph,
+            pool,
+            cache: HashMap::new(),
+            value_cache: HashMap::new(),
+            last_compile: CompileTimes::default(),
+        })
+    }
+
+    /// The unspecialized graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The graph specialized to `shapes` (one per graph input); with `values`, the small inputs
+    /// (see [`SMALL_INPUT`]) are also replaced by constants holding the given values.
+    pub fn specialize(
+        &self,
+        shapes: &[Vec<usize>],
+        values: Option<&[Tensor]>,
+    ) -> Result<Graph, EngineError> {
+        let mut g = self.graph.clone();
+        for (&v, s) in g.inputs().to_vec().iter().zip(shapes) {
+            g.value_mut(v).ty.dims = s.iter().map(|&d| Dim::Known(d)).collect();
+        }
+        if let Some(values) = values {
+            for (&v, t) in g.inputs().to_vec().iter().zip(values) {
+                if t.numel() <= SMALL_INPUT {
+                    let name = g.value(v).name.clone();
+                    let w = g.add_weight(name, t.clone());
+                    for (n, k) in g.users(v) {
+                        g.set_input(n, k, Some(w));
+                    }
+                }
+            }
+        }
+        run_pipeline(&mut g, &specialize_pipeline(), &RunOptions::default())?;
+        Ok(g)
+    }
+
+    /// The compiled plan for `shapes`, compiling it on first use. Fails with
+    /// [`EngineError::Dynamic`] when some result shape depends on input values.
+    pub fn compile_for(&mut self, shapes: &[Vec<usize>]) -> Result<Arc<Compiled>, EngineError> {
+        if let Some(c) = self.cache.get(shapes) {
+            return Ok(c.clone());
+        }
+        let compiled = self.compile_specialized(shapes, None)?;
+        self.cache.insert(shapes.to_vec(), compiled.clone());
+        Ok(compiled)
+    }
+
+    /// The compiled plan for these input tensors: specialized on their shapes, and when that
+    /// leaves a result shape unknown (it depends on input values, e.g. a `Pad` whose pads are an
+    /// input), also on the values of the small inputs, with one cached plan per such value set.
+    pub fn compile_for_inputs(&mut self, inputs: &[Tensor]) -> Result<Arc<Compiled>, EngineError> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        match self.compile_for(&shapes) {
+            Err(EngineError::Dynamic(_)) => {}
+            other => return other,
+        }
+        let key: Vec<Vec<u8>> = inputs
+            .iter()
+            .map(|t| {
+                let mut k: Vec<u8> = t.shape().iter().flat_map(|d| d.to_le_bytes()).collect();
+                if t.numel() <= SMALL_INPUT {
+                    k.extend(tensor_bytes(t));
+                }
+                k
+            })
+            .collect();
+        if let Some(c) = self.value_cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let compiled = self.compile_specialized(&shapes, Some(inputs))?;
+        self.value_cache.insert(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    fn compile_specialized(
+        &mut self,
+        shapes: &[Vec<usize>],
+        values: Option<&[Tensor]>,
+    ) -> Result<Arc<Compiled>, EngineError> {
+        let t0 = Instant::now();
+        let g = self.specialize(shapes, values)?;
+        if let Some(v) = g
+            .referenced_values()
+            .into_iter()
+            .find(|&v| g.value(v).ty.shape().is_none())
+        {
+            return Err(EngineError::Dynamic(format!(
+                "value `{}` has type {} after binding the input shapes",
+                g.value(v).name,
+                g.value(v).ty
+            )));
+        }
+        let t1 = Instant::now();
+        let compiled = Arc::new(lower_graph(&g)?);
+        self.last_compile = CompileTimes {
+            specialize: t1 - t0,
+            lower: t1.elapsed(),
+        };
+        Ok(compiled)
+    }
+
+    /// Validates `given` (name, tensor) pairs, compiles for their shapes if needed, and runs.
+    pub fn run_named(&mut self, given: Vec<(String, Tensor)>) -> Result<Vec<Tensor>, EngineError> {
+        let (tensors, _) = bind_inputs(&self.graph, given)?;
+        self.run(&tensors)
+    }
+
+    /// Runs on tensors given in graph-input order (validated against the declared types first).
+    pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, EngineError> {
+        let named: Vec<(String, Tensor)> = self
+            .graph
+            .inputs()
+            .iter()
+            .zip(inputs)
+            .map(|(&v, t)| (self.graph.value(v).name.clone(), t.clone()))
+            .collect();
+        let (tensors, _) = bind_inputs(&self.graph, named)?;
+        let compiled = self.compile_for_inputs(&tensors)?;
+        self.execute(&compiled, &tensors, false).map(|(o, _)| o)
+    }
+
+    /// Runs a compiled plan; with `profile`, also returns per-step times.
+    pub fn execute(
+        &self,
+        compiled: &Compiled,
+        inputs: &[Tensor],
+        profile: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Duration>), EngineError> {
+        let bytes: Vec<Vec<u8>> = inputs.iter().map(tensor_bytes).collect();
+        let views: Vec<TensorView> = inputs
+            .iter()
+            .zip(&bytes)
+            .map(|(t, b)| TensorView {
+                elem: crate::codegen::bytes::elem_type(t.dtype()),
+                shape: t.shape(),
+                data: b,
+            })
+            .collect();
+        let (outs, times) = if profile {
+            compiled.plan.run_profiled(&self.pool, &views)?
+        } else {
+            (compiled.plan.run(&self.pool, &views)?, Vec::new())
+        };
+        if let Some(e) = compiled.errors.lock().ok().and_then(|mut s| s.take()) {
+            return Err(EngineError::Kernel(e));
+        }
+        let tensors = compiled
+            .plan
+            .outputs
+            .iter()
+            .zip(&outs)
+            .map(|(spec, buf)| {
+                tensor_from_bytes(
+                    dtype_of(spec.elem),
+                    &spec.shape,
+                    &buf.as_bytes()[..spec.bytes()],
+                )
+            })
+            .collect();
+        Ok((tensors, times))
+    }
+}

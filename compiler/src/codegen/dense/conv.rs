@@ -260,9 +260,8 @@ impl ConvPlan {
                                 if s == 1 {
                                     inner.copy_from_slice(&plane[start..start + inner.len()]);
                                 } else {
-                                    for (t, v) in inner.iter_mut().enumerate() {
-                                        *v = plane[start + t * s];
-                                    }
+                                    let src = plane[start..].iter().step_by(s);
+                                    inner.iter_mut().zip(src).for_each(|(v, x)| *v = *x);
                                 }
                             }
                             j += len;
@@ -306,6 +305,9 @@ impl ConvPlan {
                         let wv = wk[(kd * k1 + kh) * k2 + kw];
                         let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
                         let (lo, hi) = valid_range(y2, s, off_w, x2);
+                        if lo == hi {
+                            continue;
+                        }
                         let off_h = (kh * self.dil[1]) as i64 - self.pad[1] as i64;
                         let (hlo, hhi) = valid_range(y1, self.stride[1], off_h, x1);
                         let off_d = (kd * self.dil[0]) as i64 - self.pad[0] as i64;
@@ -317,8 +319,12 @@ impl ConvPlan {
                                 let yrow = &mut y[(od * y1 + oh) * y2..][lo..hi];
                                 let base = (id as usize * x1 + ih as usize) * x2;
                                 let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
-                                for (t, v) in yrow.iter_mut().enumerate() {
-                                    *v += wv * xp[start + t * s];
+                                if s == 1 {
+                                    let src = &xp[start..start + yrow.len()];
+                                    yrow.iter_mut().zip(src).for_each(|(v, x)| *v += wv * x);
+                                } else {
+                                    let src = xp[start..].iter().step_by(s);
+                                    yrow.iter_mut().zip(src).for_each(|(v, x)| *v += wv * x);
                                 }
                             }
                         }

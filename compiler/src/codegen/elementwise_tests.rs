@@ -5,7 +5,8 @@
 use super::*;
 use crate::interp::eval_op;
 use proptest::prelude::*;
-use sparsec_ir::{Tensor, TensorType};
+use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType};
+use std::collections::HashMap;
 
 /// Absolute tolerance.
 const ABS: f32 = 1e-5;

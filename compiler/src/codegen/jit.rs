@@ -7,6 +7,9 @@
 //! pending definition executable (once for a batch of kernels, or again after more definitions);
 //! [`Jit::kernel`] then gives the native entry point. [`Jit::finish`] turns the module into an
 //! opaque owner of the code that a plan keeps alive as long as it may call the kernels.
+//!
+//! Setting the environment variable `SPARSEC_JIT_DISASM` prints each kernel's machine code to
+//! standard error as it is compiled.
 
 use super::CodegenError;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Value};
@@ -115,9 +118,16 @@ impl Jit {
             b.finalize(cfg);
             built?;
         }
+        let disasm = std::env::var_os("SPARSEC_JIT_DISASM").is_some();
+        self.ctx.set_disasm(disasm);
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| jit_err(&format!("compile `{name}`"), format!("{e:?}")))?;
+        if disasm {
+            if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+                eprintln!("; kernel `{name}`\n{code}");
+            }
+        }
         self.module.clear_context(&mut self.ctx);
         self.funcs.push((id, false));
         Ok(KernelId(self.funcs.len() - 1))

@@ -203,7 +203,7 @@ fn collect_epilogue(
                     _ => None,
                 }
             }
-            Op::Add {} if mnode.inputs.len() == 2 => other.and_then(|o| {
+            Op::Add {} | Op::Sum {} if mnode.inputs.len() == 2 => other.and_then(|o| {
                 let oty = &graph.value(o).ty;
                 if oty.dtype != DType::F32 || !defined_before(graph, o, at, position) {
                     None

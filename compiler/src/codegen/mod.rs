@@ -6,6 +6,7 @@
 //! (bias, activation, residual add). Each group becomes one [`LoweredKernel`]:
 //! - `jit` + `elementwise`: Cranelift-emitted kernels specialized on concrete shapes and strides;
 //! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
+//! - `pool`: f32 2-D max/average pools and global pools as shape-specialized host kernels;
 //! - anything else falls back to a host kernel that calls the reference interpreter.
 
 pub mod bytes;
@@ -14,6 +15,7 @@ pub mod elementwise;
 pub mod fallback;
 pub mod jit;
 pub mod lower;
+pub mod pool;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::Kernel;

@@ -1,0 +1,453 @@
+//! Pooling kernels: f32 2-D `MaxPool` (single result), `AveragePool`, `GlobalAveragePool` and
+//! `GlobalMaxPool` over NCHW tensors as host kernels specialized on the shapes known at compile
+//! time.
+//!
+//! The window geometry follows the reference interpreter (`interp/pool.rs`): output position `o`
+//! covers input positions `o * stride - pad_begin + j * dilation`; positions outside the input are
+//! skipped, and `count_include_pad` counts those inside the explicit padding (but not the extra room
+//! `ceil_mode` adds). The parallel dimension is the `N * C` planes. Inside a plane, each output row
+//! is accumulated in place from its valid input rows: the output columns whose window lies fully
+//! inside the row run as strided loops without bounds tests, and the border columns use per-column
+//! tap tables built at compile time.
+
+use super::dense::{f32_shape, grain_for, operand, result, unsupported};
+use super::{Arg, CodegenError, LoweredKernel};
+use sparsec_ir::{Graph, NodeId, Op};
+use sparsec_runtime::Kernel;
+
+/// The valid taps of the windows along one axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Taps {
+    /// Input position of the first tap inside the input (meaningful when `count > 0`).
+    first_pos: usize,
+    /// Taps inside the input.
+    count: usize,
+    /// Taps inside the input or its explicit padding.
+    counted: usize,
+}
+
+/// The geometry of one spatial axis.
+#[derive(Clone, Debug)]
+struct Axis {
+    /// Input size.
+    x: usize,
+    /// Output size.
+    y: usize,
+    /// Window size.
+    k: usize,
+    /// Stride.
+    s: usize,
+    /// Dilation.
+    d: usize,
+    /// Begin pad.
+    pad: usize,
+    /// Per output position, its taps.
+    taps: Vec<Taps>,
+    /// Output positions `lo..hi` have their whole window inside the input.
+    lo: usize,
+    /// See `lo`.
+    hi: usize,
+}
+
+impl Axis {
+    /// Builds the axis from its sizes and attributes (the output size already resolved).
+    fn new(x: usize, y: usize, k: usize, s: usize, d: usize, pad: usize, pad_end: usize) -> Axis {
+        let taps = (0..y)
+            .map(|o| {
+                let start = (o * s) as i64 - pad as i64;
+                let (mut first, mut count, mut counted) = (None, 0, 0);
+                for j in 0..k as i64 {
+                    let pos = start + j * d as i64;
+                    if pos < (x + pad_end) as i64 {
+                        counted += 1;
+                    }
+                    if pos >= 0 && pos < x as i64 {
+                        first.get_or_insert(pos as usize);
+                        count += 1;
+                    }
+                }
+                Taps {
+                    first_pos: first.unwrap_or(0),
+                    count,
+                    counted,
+                }
+            })
+            .collect();
+        let span = (k - 1) * d;
+        let lo = pad.div_ceil(s).min(y);
+        let hi = if x + pad > span {
+            ((x + pad - span - 1) / s + 1).min(y)
+        } else {
+            0
+        };
+        Axis {
+            x,
+            y,
+            k,
+            s,
+            d,
+            pad,
+            taps,
+            lo,
+            hi: hi.max(lo),
+        }
+    }
+}
+
+/// What a window computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// Maximum (0 for a window with no valid tap, as the interpreter does).
+    Max,
+    /// Mean, dividing by the taps counted with or without padding.
+    Avg {
+        /// `count_include_pad`.
+        include_pad: bool,
+    },
+}
+
+/// Resolves one axis of a windowed pool like the interpreter does; `None` when the attributes
+/// are invalid (the fallback then reports the interpreter's error).
+#[allow(clippy::too_many_arguments)]
+fn resolve_axis(
+    x: usize,
+    k: i64,
+    s: i64,
+    d: i64,
+    pads: (i64, i64),
+    auto_pad: &str,
+    ceil_mode: bool,
+) -> Option<(usize, usize, usize)> {
+    if k < 1 || s < 1 || d < 1 || pads.0 < 0 || pads.1 < 0 || k > i32::MAX as i64 {
+        return None;
+    }
+    let eff = (k - 1) * d + 1;
+    let xi = x as i64;
+    let (y, b, e) = match auto_pad {
+        "NOTSET" => {
+            let span = xi + pads.0 + pads.1 - eff;
+            let y = if span < 0 {
+                0
+            } else if ceil_mode {
+                let mut y = (span + s - 1) / s + 1;
+                if (y - 1) * s >= xi + pads.0 {
+                    y -= 1;
+                }
+                y
+            } else {
+                span / s + 1
+            };
+            (y, pads.0, pads.1)
+        }
+        "VALID" => (if xi < eff { 0 } else { (xi - eff) / s + 1 }, 0, 0),
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let y = (xi + s - 1) / s;
+            let total = ((y - 1) * s + eff - xi).max(0);
+            let small = total / 2;
+            if auto_pad == "SAME_UPPER" {
+                (y, small, total - small)
+            } else {
+                (y, total - small, small)
+            }
+        }
+        _ => return None,
+    };
+    (y >= 1).then_some((y as usize, b as usize, e as usize))
+}
+
+/// Lowers an f32 pooling node to a host kernel; `Unsupported` for anything else (other ops or
+/// element types, 1-D/3-D pools, `MaxPool` with its indices result, invalid attributes).
+pub fn lower_pool(graph: &Graph, n: NodeId) -> Result<LoweredKernel, CodegenError> {
+    let node = graph.node(n);
+    if node.outputs.len() != 1 {
+        return Err(unsupported(graph, n, "only a single result is lowered"));
+    }
+    let x = operand(graph, n, 0)?;
+    let y = result(graph, n)?;
+    let xs = f32_shape(graph, n, x)?;
+    let ys = f32_shape(graph, n, y)?;
+    let args = vec![Arg::Value(x), Arg::Value(y)];
+    match &node.op {
+        Op::GlobalAveragePool {} | Op::GlobalMaxPool {} => {
+            let max = matches!(node.op, Op::GlobalMaxPool {});
+            let mut want = xs.get(..2).unwrap_or(&xs).to_vec();
+            want.extend(std::iter::repeat_n(1, xs.len().saturating_sub(2)));
+            let plane: usize = xs.iter().skip(2).product();
+            if xs.len() < 3 || ys != want || plane == 0 {
+                return Err(unsupported(
+                    graph,
+                    n,
+                    format!("input {xs:?} and result {ys:?} do not fit a global pool"),
+                ));
+            }
+            Ok(global_kernel(xs[0] * xs[1], plane, max, args))
+        }
+        Op::MaxPool {
+            auto_pad,
+            ceil_mode,
+            dilations,
+            kernel_shape,
+            pads,
+            strides,
+            ..
+        } => windowed(
+            graph,
+            n,
+            (&xs, &ys),
+            (
+                auto_pad,
+                *ceil_mode != 0,
+                dilations,
+                kernel_shape,
+                pads,
+                strides,
+            ),
+            Kind::Max,
+            args,
+        ),
+        Op::AveragePool {
+            auto_pad,
+            ceil_mode,
+            count_include_pad,
+            dilations,
+            kernel_shape,
+            pads,
+            strides,
+        } => windowed(
+            graph,
+            n,
+            (&xs, &ys),
+            (
+                auto_pad,
+                *ceil_mode != 0,
+                dilations,
+                kernel_shape,
+                pads,
+                strides,
+            ),
+            Kind::Avg {
+                include_pad: *count_include_pad != 0,
+            },
+            args,
+        ),
+        _ => Err(unsupported(graph, n, "not a lowered pooling op")),
+    }
+}
+
+/// The window attributes: auto_pad, ceil_mode, dilations, kernel_shape, pads, strides.
+type Attrs<'a> = (&'a str, bool, &'a [i64], &'a [i64], &'a [i64], &'a [i64]);
+
+/// Builds the kernel of a 2-D `MaxPool` or `AveragePool`.
+fn windowed(
+    graph: &Graph,
+    n: NodeId,
+    (xs, ys): (&[usize], &[usize]),
+    (auto_pad, ceil_mode, dil, ks, pads, strides): Attrs,
+    kind: Kind,
+    args: Vec<Arg>,
+) -> Result<LoweredKernel, CodegenError> {
+    if xs.len() != 4 || ks.len() != 2 {
+        return Err(unsupported(
+            graph,
+            n,
+            format!("input {xs:?} with kernel_shape {ks:?}: only 2-D pools are lowered"),
+        ));
+    }
+    let per_axis = |v: &[i64], i: usize| {
+        if v.is_empty() {
+            Some(1)
+        } else {
+            v.get(i).copied()
+        }
+    };
+    let pad_of = |i: usize| {
+        if pads.is_empty() {
+            Some((0, 0))
+        } else if pads.len() == 4 {
+            Some((pads[i], pads[2 + i]))
+        } else {
+            None
+        }
+    };
+    let mut axes = Vec::with_capacity(2);
+    for i in 0..2 {
+        let resolved = (|| {
+            let (s, d, p) = (per_axis(strides, i)?, per_axis(dil, i)?, pad_of(i)?);
+            if strides.len() > 2 || dil.len() > 2 {
+                return None;
+            }
+            let (y, b, e) = resolve_axis(xs[2 + i], ks[i], s, d, p, auto_pad, ceil_mode)?;
+            Some(Axis::new(
+                xs[2 + i],
+                y,
+                ks[i] as usize,
+                s as usize,
+                d as usize,
+                b,
+                e,
+            ))
+        })();
+        let Some(axis) = resolved else {
+            return Err(unsupported(graph, n, "attributes the interpreter rejects"));
+        };
+        axes.push(axis);
+    }
+    let w = axes.pop().ok_or_else(|| unsupported(graph, n, "no axes"))?;
+    let h = axes.pop().ok_or_else(|| unsupported(graph, n, "no axes"))?;
+    let want = [xs[0], xs[1], h.y, w.y];
+    if ys != want {
+        return Err(unsupported(
+            graph,
+            n,
+            format!("result shape {ys:?} differs from the pooled shape {want:?}"),
+        ));
+    }
+    let planes = xs[0] * xs[1];
+    let cost = (h.y * w.y * h.k * w.k).max(h.x * w.x);
+    let op = match kind {
+        Kind::Max => "max_pool",
+        Kind::Avg { .. } => "average_pool",
+    };
+    let kernel = Kernel::Host(Box::new(move |p: &[*mut u8], begin: usize, end: usize| {
+        let (xp, yp) = (h.x * w.x, h.y * w.y);
+        // SAFETY: the runtime passes the input and result buffers with the shapes checked above,
+        // and only this call writes the planes `begin..end` of the result.
+        let (xv, yv) = unsafe {
+            (
+                std::slice::from_raw_parts(
+                    (p[0] as *const f32).add(begin * xp),
+                    (end - begin) * xp,
+                ),
+                std::slice::from_raw_parts_mut(
+                    (p[1] as *mut f32).add(begin * yp),
+                    (end - begin) * yp,
+                ),
+            )
+        };
+        for (xplane, yplane) in xv.chunks_exact(xp).zip(yv.chunks_exact_mut(yp)) {
+            pool_plane(xplane, yplane, &h, &w, kind);
+        }
+    }));
+    Ok(LoweredKernel {
+        kernel,
+        args,
+        work: planes,
+        grain: grain_for(cost, planes),
+        op: op.into(),
+        layout: "dense".into(),
+    })
+}
+
+/// Pools one plane `x` (`h.x * w.x`) into `y` (`h.y * w.y`).
+fn pool_plane(x: &[f32], y: &mut [f32], h: &Axis, w: &Axis, kind: Kind) {
+    let init = match kind {
+        Kind::Max => f32::NEG_INFINITY,
+        Kind::Avg { .. } => 0.0,
+    };
+    for (oh, yrow) in y.chunks_exact_mut(w.y).enumerate() {
+        yrow.fill(init);
+        let th = h.taps[oh];
+        for jh in 0..th.count {
+            let ih = th.first_pos + jh * h.d;
+            let xrow = &x[ih * w.x..(ih + 1) * w.x];
+            // Border columns: only their valid taps.
+            for ow in (0..w.lo).chain(w.hi..w.y) {
+                let t = w.taps[ow];
+                let taps = (0..t.count).map(|j| xrow[t.first_pos + j * w.d]);
+                yrow[ow] = match kind {
+                    Kind::Max => taps.fold(yrow[ow], |m, v| if v > m { v } else { m }),
+                    Kind::Avg { .. } => yrow[ow] + taps.sum::<f32>(),
+                };
+            }
+            // Interior columns: every tap is inside the row.
+            let inner = &mut yrow[w.lo..w.hi];
+            if inner.is_empty() {
+                continue;
+            }
+            for jw in 0..w.k {
+                let base = w.lo * w.s + jw * w.d - w.pad;
+                let src = xrow[base..].iter().step_by(w.s);
+                match kind {
+                    Kind::Max => inner
+                        .iter_mut()
+                        .zip(src)
+                        .for_each(|(m, &v)| *m = if v > *m { v } else { *m }),
+                    Kind::Avg { .. } => inner.iter_mut().zip(src).for_each(|(a, &v)| *a += v),
+                }
+            }
+        }
+        for (ow, out) in yrow.iter_mut().enumerate() {
+            let t = w.taps[ow];
+            match kind {
+                Kind::Max => {
+                    if th.count * t.count == 0 {
+                        *out = 0.0;
+                    }
+                }
+                Kind::Avg { include_pad } => {
+                    let div = if include_pad {
+                        th.counted * t.counted
+                    } else {
+                        th.count * t.count
+                    };
+                    *out /= div.max(1) as f32;
+                }
+            }
+        }
+    }
+}
+
+/// Builds the kernel of a global pool over `planes` planes of `plane` elements.
+fn global_kernel(planes: usize, plane: usize, max: bool, args: Vec<Arg>) -> LoweredKernel {
+    let kernel = Kernel::Host(Box::new(move |p: &[*mut u8], begin: usize, end: usize| {
+        // SAFETY: the runtime passes the input (`planes * plane` elements) and the result (one
+        // element per plane), and only this call writes the entries `begin..end` of the result.
+        let (xv, yv) = unsafe {
+            (
+                std::slice::from_raw_parts(
+                    (p[0] as *const f32).add(begin * plane),
+                    (end - begin) * plane,
+                ),
+                std::slice::from_raw_parts_mut((p[1] as *mut f32).add(begin), end - begin),
+            )
+        };
+        for (xplane, out) in xv.chunks_exact(plane).zip(yv.iter_mut()) {
+            *out = if max {
+                xplane[1..]
+                    .iter()
+                    .fold(xplane[0], |m, &v| if v > m { v } else { m })
+            } else {
+                sum_f32(xplane) / plane as f32
+            };
+        }
+    }));
+    LoweredKernel {
+        kernel,
+        args,
+        work: planes,
+        grain: grain_for(plane, planes),
+        op: if max {
+            "global_max_pool"
+        } else {
+            "global_average_pool"
+        }
+        .into(),
+        layout: "dense".into(),
+    }
+}
+
+/// The sum of `v` over eight independent lanes (vectorizable, and more accurate than one chain).
+fn sum_f32(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@
 use super::bytes::{elem_type, tensor_bytes};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
-use super::{dense, elementwise, Arg, CodegenError, Epilogue, LoweredKernel};
+use super::{dense, elementwise, norm, Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
 use sparsec_runtime::{plan_arena, BufferLife};
 use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec};
@@ -159,6 +159,9 @@ fn lower_group(
             }
             chain.pop();
         }
+    }
+    if let Ok(k) = norm::lower_norm(graph, n) {
+        return Ok((vec![n], k));
     }
     Ok((vec![n], lower_fallback(graph, n, errors)))
 }

@@ -14,6 +14,7 @@ pub mod elementwise;
 pub mod fallback;
 pub mod jit;
 pub mod lower;
+pub mod norm;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::Kernel;

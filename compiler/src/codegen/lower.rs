@@ -10,7 +10,7 @@
 use super::bytes::{elem_type, tensor_bytes};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
-use super::{dense, elementwise, pool, Arg, CodegenError, Epilogue, LoweredKernel};
+use super::{dense, elementwise, norm, pool, Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
 use sparsec_runtime::{plan_arena, BufferLife};
 use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec};
@@ -161,6 +161,9 @@ fn lower_group(
         }
     }
     if let Ok(k) = pool::lower_pool(graph, n) {
+        return Ok((vec![n], k));
+    }
+    if let Ok(k) = norm::lower_norm(graph, n) {
         return Ok((vec![n], k));
     }
     Ok((vec![n], lower_fallback(graph, n, errors)))

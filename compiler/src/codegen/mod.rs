@@ -15,6 +15,7 @@ pub mod elementwise;
 pub mod fallback;
 pub mod jit;
 pub mod lower;
+pub mod norm;
 pub mod pool;
 
 use sparsec_ir::{Tensor, ValueId};

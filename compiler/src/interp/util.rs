@@ -35,7 +35,6 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// For every flat index of `out_shape`, the flat index of the element of a tensor of shape
 /// `in_shape` that broadcasts to it.
 pub fn broadcast_indices(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
-    let n: usize = out_shape.iter().product();
     let r = out_shape.len();
     let off = r - in_shape.len();
     let in_strides = strides(in_shape);
@@ -49,22 +48,7 @@ pub fn broadcast_indices(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> 
             }
         })
         .collect();
-    let mut idx = vec![0usize; r];
-    let mut out = Vec::with_capacity(n);
-    let mut cur = 0usize;
-    for _ in 0..n {
-        out.push(cur);
-        for ax in (0..r).rev() {
-            idx[ax] += 1;
-            cur += eff[ax];
-            if idx[ax] < out_shape[ax] {
-                break;
-            }
-            cur -= eff[ax] * idx[ax];
-            idx[ax] = 0;
-        }
-    }
-    out
+    super::elem::strided_indices(out_shape, &eff, 0)
 }
 
 /// Normalizes a possibly negative axis against `rank`.

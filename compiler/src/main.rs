@@ -117,6 +117,10 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // A closed pipe (`sparsec ... | head`) is not an error of sparsec: stop quietly.
+        if info.to_string().contains("Broken pipe") {
+            std::process::exit(141);
+        }
         eprintln!("error: internal error in sparsec (please report it): {info}");
     }));
     let cli = Cli::parse();

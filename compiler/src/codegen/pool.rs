@@ -12,6 +12,7 @@
 
 use super::dense::{f32_shape, grain_for, operand, result, unsupported};
 use super::{Arg, CodegenError, LoweredKernel};
+use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op};
 use sparsec_runtime::Kernel;
 
@@ -104,55 +105,6 @@ enum Kind {
         /// `count_include_pad`.
         include_pad: bool,
     },
-}
-
-/// Resolves one axis of a windowed pool like the interpreter does; `None` when the attributes
-/// are invalid (the fallback then reports the interpreter's error).
-#[allow(clippy::too_many_arguments)]
-fn resolve_axis(
-    x: usize,
-    k: i64,
-    s: i64,
-    d: i64,
-    pads: (i64, i64),
-    auto_pad: &str,
-    ceil_mode: bool,
-) -> Option<(usize, usize, usize)> {
-    if k < 1 || s < 1 || d < 1 || pads.0 < 0 || pads.1 < 0 || k > i32::MAX as i64 {
-        return None;
-    }
-    let eff = (k - 1) * d + 1;
-    let xi = x as i64;
-    let (y, b, e) = match auto_pad {
-        "NOTSET" => {
-            let span = xi + pads.0 + pads.1 - eff;
-            let y = if span < 0 {
-                0
-            } else if ceil_mode {
-                let mut y = (span + s - 1) / s + 1;
-                if (y - 1) * s >= xi + pads.0 {
-                    y -= 1;
-                }
-                y
-            } else {
-                span / s + 1
-            };
-            (y, pads.0, pads.1)
-        }
-        "VALID" => (if xi < eff { 0 } else { (xi - eff) / s + 1 }, 0, 0),
-        "SAME_UPPER" | "SAME_LOWER" => {
-            let y = (xi + s - 1) / s;
-            let total = ((y - 1) * s + eff - xi).max(0);
-            let small = total / 2;
-            if auto_pad == "SAME_UPPER" {
-                (y, small, total - small)
-            } else {
-                (y, total - small, small)
-            }
-        }
-        _ => return None,
-    };
-    (y >= 1).then_some((y as usize, b as usize, e as usize))
 }
 
 /// Lowers an f32 pooling node to a host kernel; `Unsupported` for anything else (other ops or
@@ -276,15 +228,18 @@ fn windowed(
             if strides.len() > 2 || dil.len() > 2 {
                 return None;
             }
-            let (y, b, e) = resolve_axis(xs[2 + i], ks[i], s, d, p, auto_pad, ceil_mode)?;
+            let r = resolve_window(xs[2 + i], ks[i], s, d, p, auto_pad, ceil_mode)?;
+            if r.out < 1 {
+                return None;
+            }
             Some(Axis::new(
                 xs[2 + i],
-                y,
+                r.out,
                 ks[i] as usize,
                 s as usize,
                 d as usize,
-                b,
-                e,
+                r.pad_begin,
+                r.pad_end,
             ))
         })();
         let Some(axis) = resolved else {

@@ -12,6 +12,7 @@
 use super::elem::{checked_numel, tensor, typed, Elem, MAX_ELEMENTS};
 use super::util::{arg, opt_arg};
 use super::InterpError;
+use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{DType, Op, Tensor};
 
 /// Evaluates an op of the convolution family.
@@ -209,33 +210,19 @@ fn conv_geom(op: &Op, x: &Tensor, w: &Tensor) -> Result<Geom, InterpError> {
     let xs = &x.shape()[2..];
     let mut y = vec![0usize; ns];
     for i in 0..ns {
-        let eff = (kernel[i] as i64 - 1) * dil[i] + 1;
-        let xi = xs[i] as i64;
-        let yi = match auto_pad.as_str() {
-            "NOTSET" => (xi + p[i] + p[ns + i] - eff).div_euclid(st[i]) + 1,
-            "VALID" => {
-                p[i] = 0;
-                p[ns + i] = 0;
-                (xi - eff).div_euclid(st[i]) + 1
-            }
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let yi = (xi + st[i] - 1) / st[i];
-                let total = ((yi - 1) * st[i] + eff - xi).max(0);
-                let small = total / 2;
-                let (b, e) = if auto_pad == "SAME_UPPER" {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                };
-                p[i] = b;
-                p[ns + i] = e;
-                yi
-            }
-            other => {
-                return Err(InterpError::unsupported(op, format!("auto_pad `{other}`")));
-            }
-        };
-        if yi < 1 {
+        let w = resolve_window(
+            xs[i],
+            kernel[i] as i64,
+            st[i],
+            dil[i],
+            (p[i], p[ns + i]),
+            auto_pad,
+            false,
+        )
+        .ok_or_else(|| InterpError::unsupported(op, format!("auto_pad `{auto_pad}`")))?;
+        p[i] = w.pad_begin as i64;
+        p[ns + i] = w.pad_end as i64;
+        if w.out < 1 {
             return Err(InterpError::invalid(
                 op,
                 format!(
@@ -244,7 +231,7 @@ fn conv_geom(op: &Op, x: &Tensor, w: &Tensor) -> Result<Geom, InterpError> {
                 ),
             ));
         }
-        y[i] = yi as usize;
+        y[i] = w.out;
     }
     let to_us = |v: &[i64]| v.iter().map(|&a| a as usize).collect::<Vec<_>>();
     Ok(Geom {

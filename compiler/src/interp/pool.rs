@@ -10,6 +10,7 @@ use super::conv::{axis_attr, pads_attr, MAX_ATTR};
 use super::elem::{checked_numel, dispatch, tensor, typed, Elem};
 use super::util::arg;
 use super::InterpError;
+use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{DType, Op, Tensor};
 
 /// Evaluates an op of the pooling family.
@@ -188,48 +189,19 @@ fn geometry(op: &Op, x: &Tensor, a: &WindowAttrs) -> Result<PoolGeom, InterpErro
     let xs = &x.shape()[2..];
     let mut y = vec![0usize; ns];
     for i in 0..ns {
-        let eff = (k[i] - 1) * dil[i] + 1;
-        let xi = xs[i] as i64;
-        let yi = match a.auto_pad {
-            "NOTSET" => {
-                let span = xi + p[i] + p[ns + i] - eff;
-                if span < 0 {
-                    0
-                } else if a.ceil_mode {
-                    let mut yi = (span + st[i] - 1) / st[i] + 1;
-                    // The last window must start inside the input or its begin padding.
-                    if (yi - 1) * st[i] >= xi + p[i] {
-                        yi -= 1;
-                    }
-                    yi
-                } else {
-                    span / st[i] + 1
-                }
-            }
-            "VALID" => {
-                p.iter_mut().for_each(|v| *v = 0);
-                if xi < eff {
-                    0
-                } else {
-                    (xi - eff) / st[i] + 1
-                }
-            }
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let yi = (xi + st[i] - 1) / st[i];
-                let total = ((yi - 1) * st[i] + eff - xi).max(0);
-                let small = total / 2;
-                let (b, e) = if a.auto_pad == "SAME_UPPER" {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                };
-                p[i] = b;
-                p[ns + i] = e;
-                yi
-            }
-            other => return Err(InterpError::unsupported(op, format!("auto_pad `{other}`"))),
-        };
-        if yi < 1 {
+        let w = resolve_window(
+            xs[i],
+            k[i],
+            st[i],
+            dil[i],
+            (p[i], p[ns + i]),
+            a.auto_pad,
+            a.ceil_mode,
+        )
+        .ok_or_else(|| InterpError::unsupported(op, format!("auto_pad `{}`", a.auto_pad)))?;
+        p[i] = w.pad_begin as i64;
+        p[ns + i] = w.pad_end as i64;
+        if w.out < 1 {
             return Err(InterpError::invalid(
                 op,
                 format!(
@@ -238,7 +210,7 @@ fn geometry(op: &Op, x: &Tensor, a: &WindowAttrs) -> Result<PoolGeom, InterpErro
                 ),
             ));
         }
-        y[i] = yi as usize;
+        y[i] = w.out;
     }
     let us = |v: &[i64]| v.iter().map(|&a| a as usize).collect::<Vec<_>>();
     let mut out_shape = x.shape()[..2].to_vec();

@@ -16,11 +16,14 @@ mod norm;
 mod pool;
 mod reduce;
 mod shape_ops;
+mod window;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_shape;
+
+pub use window::{resolve_window, AxisWindow};
 
 use crate::op::{Family, Op};
 use crate::tensor::Tensor;

@@ -4,7 +4,7 @@
 //! Inputs are validated against the model's declared types (`inputs::bind_inputs`) and then
 //! against the specialized plan (the runtime checks again) before any kernel runs.
 
-use crate::codegen::bytes::{dtype_of, tensor_bytes, tensor_from_bytes};
+use crate::codegen::bytes::{dtype_of, tensor_byte_view, tensor_bytes, tensor_from_bytes};
 use crate::codegen::lower::{lower_graph, Compiled};
 use crate::codegen::CodegenError;
 use crate::inputs::{bind_inputs, InputError};
@@ -209,14 +209,19 @@ impl Engine {
         inputs: &[Tensor],
         profile: bool,
     ) -> Result<(Vec<Tensor>, Vec<Duration>), EngineError> {
-        let bytes: Vec<Vec<u8>> = inputs.iter().map(tensor_bytes).collect();
+        // The runtime reads each tensor's own memory where it holds the little-endian bytes
+        // (it copies inputs that are not aligned for the kernels); others are converted.
+        let converted: Vec<Option<Vec<u8>>> = inputs
+            .iter()
+            .map(|t| tensor_byte_view(t).is_none().then(|| tensor_bytes(t)))
+            .collect();
         let views: Vec<TensorView> = inputs
             .iter()
-            .zip(&bytes)
-            .map(|(t, b)| TensorView {
+            .zip(&converted)
+            .map(|(t, c)| TensorView {
                 elem: crate::codegen::bytes::elem_type(t.dtype()),
                 shape: t.shape(),
-                data: b,
+                data: c.as_deref().or(tensor_byte_view(t)).unwrap_or_default(),
             })
             .collect();
         let (outs, times) = if profile {

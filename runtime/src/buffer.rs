@@ -1,10 +1,13 @@
 //! `AlignedBuf`: the runtime's owned byte buffer (64-byte aligned, zero-initialized), used for
-//! weights, the arena and run outputs.
+//! weights, the arena and run outputs; and `WeightBuf`, a plan weight that is either such a buffer
+//! or read-only bytes shared with the caller (the compiler's graph), so that weights are not
+//! copied into the plan.
 
 use crate::error::RuntimeError;
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Alignment of every buffer the runtime allocates, in bytes (one cache line, and enough for
 /// any vector load the kernels emit).
@@ -126,6 +129,83 @@ impl AlignedBuf {
     }
 }
 
+/// The alignment a shared weight's bytes must have to be used in place (enough for every element
+/// type and for 128-bit vector loads); less aligned bytes are copied into an [`AlignedBuf`].
+pub const SHARED_ALIGN: usize = 16;
+
+/// Read-only bytes owned elsewhere that a plan may use as a weight without copying them.
+///
+/// The bytes must stay the same for as long as the value lives (kernels read them from several
+/// threads, and nobody may write them).
+pub trait WeightBytes: Send + Sync {
+    /// The bytes, in the layout the kernels read (little-endian elements, row-major).
+    fn bytes(&self) -> &[u8];
+}
+
+/// A plan weight: an owned aligned buffer, or bytes shared with their owner.
+#[derive(Clone)]
+pub enum WeightBuf {
+    /// A buffer the plan owns (packed weights, or copies), aligned to [`ALIGN`].
+    Owned(AlignedBuf),
+    /// Bytes the plan shares with their owner, aligned to at least [`SHARED_ALIGN`].
+    Shared(Arc<dyn WeightBytes>),
+}
+
+impl WeightBuf {
+    /// A weight using `data`'s bytes in place when they are non-empty and aligned to
+    /// [`SHARED_ALIGN`], else an owned, aligned copy of them.
+    pub fn shared(data: Arc<dyn WeightBytes>) -> WeightBuf {
+        let bytes = data.bytes();
+        if bytes.is_empty() || !(bytes.as_ptr() as usize).is_multiple_of(SHARED_ALIGN) {
+            return WeightBuf::Owned(AlignedBuf::from_bytes(bytes));
+        }
+        WeightBuf::Shared(data)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            WeightBuf::Owned(b) => b.as_bytes(),
+            WeightBuf::Shared(s) => s.bytes(),
+        }
+    }
+
+    /// Base address.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.as_bytes().as_ptr()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the weight holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the bytes are shared with their owner rather than owned by the plan.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, WeightBuf::Shared(_))
+    }
+}
+
+impl From<AlignedBuf> for WeightBuf {
+    fn from(b: AlignedBuf) -> WeightBuf {
+        WeightBuf::Owned(b)
+    }
+}
+
+impl fmt::Debug for WeightBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WeightBuf::Owned(b) => write!(f, "Owned({} bytes)", b.len()),
+            WeightBuf::Shared(s) => write!(f, "Shared({} bytes)", s.bytes().len()),
+        }
+    }
+}
+
 /// A non-null pointer aligned to [`ALIGN`] that owns nothing, for empty buffers.
 fn dangling() -> NonNull<u8> {
     NonNull::new(std::ptr::without_provenance_mut(ALIGN)).unwrap_or(NonNull::dangling())
@@ -201,5 +281,43 @@ mod tests {
     fn send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<AlignedBuf>();
+        check::<WeightBuf>();
+    }
+
+    /// Bytes at a chosen offset of an aligned buffer, as a shared weight would hold them.
+    struct Window(AlignedBuf, usize);
+
+    impl WeightBytes for Window {
+        fn bytes(&self) -> &[u8] {
+            &self.0.as_bytes()[self.1..]
+        }
+    }
+
+    #[test]
+    fn shared_weights_are_used_in_place_when_aligned() {
+        let mut b = AlignedBuf::zeroed(64);
+        for (i, x) in b.as_bytes_mut().iter_mut().enumerate() {
+            *x = i as u8;
+        }
+        let aligned: Arc<dyn WeightBytes> = Arc::new(Window(b.clone(), SHARED_ALIGN));
+        let w = WeightBuf::shared(aligned.clone());
+        assert!(w.is_shared());
+        assert_eq!(w.as_ptr(), aligned.bytes().as_ptr());
+        assert_eq!(w.as_bytes(), &b.as_bytes()[SHARED_ALIGN..]);
+        assert_eq!(w.len(), 64 - SHARED_ALIGN);
+
+        // Misaligned bytes are copied into an aligned buffer with the same contents.
+        let w = WeightBuf::shared(Arc::new(Window(b.clone(), 4)));
+        assert!(!w.is_shared());
+        assert_eq!(w.as_ptr() as usize % ALIGN, 0);
+        assert_eq!(w.as_bytes(), &b.as_bytes()[4..]);
+
+        // Empty bytes are an owned empty buffer.
+        let w = WeightBuf::shared(Arc::new(Window(b, 64)));
+        assert!(!w.is_shared() && w.is_empty());
+        assert_eq!(
+            WeightBuf::from(AlignedBuf::from_bytes(&[1, 2])).as_bytes(),
+            &[1, 2]
+        );
     }
 }

@@ -6,12 +6,15 @@
 //! each step's buffer references to addresses and calls the kernel through the thread pool.
 //!
 //! Contract with the kernels: every address a kernel receives is aligned to
-//! [`ALIGN`](crate::buffer::ALIGN) bytes (inputs that are not are copied first); kernels never write
+//! [`ALIGN`](crate::buffer::ALIGN) bytes (inputs that are not are copied first), except shared
+//! weights ([`WeightBuf::Shared`]), which are aligned to
+//! [`SHARED_ALIGN`](crate::buffer::SHARED_ALIGN) bytes, enough for every element type and
+//! 128-bit vectors; kernels never write
 //! graph inputs or weights (they are shared, read-only memory), only outputs and arena
 //! intermediates; the arena is not cleared between runs, so a kernel must write every intermediate
 //! byte it later reads. A step with `work == 0` is skipped.
 
-use crate::buffer::{AlignedBuf, ALIGN};
+use crate::buffer::{AlignedBuf, WeightBuf, ALIGN};
 use crate::error::RuntimeError;
 use crate::plan::{type_string, BufferRef, ElemType, Step, TensorSpec};
 use crate::pool::ThreadPool;
@@ -60,8 +63,9 @@ impl<'a> TensorView<'a> {
 pub struct Plan {
     /// Kernel calls in execution order.
     pub steps: Vec<Step>,
-    /// Weights (constants packed by the compiler), read-only for kernels.
-    pub weights: Vec<AlignedBuf>,
+    /// Weights (constants, owned by the plan or shared with the compiler's graph), read-only
+    /// for kernels.
+    pub weights: Vec<WeightBuf>,
     /// Bytes of the arena holding the intermediates.
     pub arena_bytes: usize,
     /// The inputs the caller passes, in order.
@@ -88,6 +92,20 @@ impl Plan {
     pub fn new(
         steps: Vec<Step>,
         weights: Vec<AlignedBuf>,
+        arena_bytes: usize,
+        inputs: Vec<TensorSpec>,
+        outputs: Vec<TensorSpec>,
+        keep_alive: Vec<Box<dyn Any + Send + Sync>>,
+    ) -> Result<Self, RuntimeError> {
+        let weights = weights.into_iter().map(WeightBuf::Owned).collect();
+        Plan::with_weights(steps, weights, arena_bytes, inputs, outputs, keep_alive)
+    }
+
+    /// Like [`Plan::new`], with weights that may share their bytes with their owner (see
+    /// [`WeightBuf::shared`]) instead of being copied into the plan.
+    pub fn with_weights(
+        steps: Vec<Step>,
+        weights: Vec<WeightBuf>,
         arena_bytes: usize,
         inputs: Vec<TensorSpec>,
         outputs: Vec<TensorSpec>,
@@ -213,9 +231,9 @@ impl Plan {
         Ok((outputs, times))
     }
 
-    /// Total bytes of the weights.
+    /// Total bytes of the weights (owned and shared).
     pub fn weight_bytes(&self) -> usize {
-        self.weights.iter().map(AlignedBuf::len).sum()
+        self.weights.iter().map(WeightBuf::len).sum()
     }
 
     fn execute(

@@ -5,7 +5,8 @@
 //! - [`exec`]: [`Plan`], which validates a plan and its inputs and runs the steps;
 //! - [`arena`]: the static memory planner placing intermediates in one arena;
 //! - [`pool`]: the thread pool splitting each step's parallel dimension;
-//! - [`buffer`]: [`AlignedBuf`], the 64-byte-aligned buffers for weights, arena and outputs;
+//! - [`buffer`]: [`AlignedBuf`], the 64-byte-aligned buffers for weights, arena and outputs, and
+//!   [`WeightBuf`], a weight owned by the plan or shared with the compiler's graph;
 //! - [`mem`]: resident-memory figures for benchmark reports.
 //!
 //! The runtime knows nothing about ONNX or the compiler.
@@ -23,7 +24,7 @@ pub mod plan;
 pub mod pool;
 
 pub use arena::{plan_arena, ArenaLayout, BufferLife};
-pub use buffer::{AlignedBuf, ALIGN};
+pub use buffer::{AlignedBuf, WeightBuf, WeightBytes, ALIGN, SHARED_ALIGN};
 pub use error::RuntimeError;
 pub use exec::{Plan, TensorView};
 pub use kernel::{HostFn, Kernel, KernelFn};

@@ -1,8 +1,9 @@
 //! Execution plans: an ordered list of kernel calls over buffers.
 //!
 //! A plan is built by the compiler for one concrete set of input shapes. Its buffers are graph
-//! inputs (provided by the caller), graph outputs (allocated per run), weights (owned by the
-//! plan, packed by the compiler) and intermediates, which live at fixed offsets of one arena
+//! inputs (provided by the caller), graph outputs (allocated per run), weights (packed weights
+//! owned by the plan, the others shared read-only with the compiler's graph) and intermediates,
+//! which live at fixed offsets of one arena
 //! whose layout the static memory planner computed from their lifetimes.
 
 use crate::kernel::Kernel;

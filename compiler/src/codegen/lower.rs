@@ -4,16 +4,16 @@
 //! elementwise epilogue that follows it (bias, residual add, activation) goes to the dense path; a
 //! chain of f32 elementwise nodes goes to the JIT; anything else falls back to the interpreter.
 //! Then every value a kernel reads or writes gets a buffer: graph inputs and outputs are the
-//! caller's, weights (and packed weights) are owned by the plan, and intermediates live in one arena
-//! laid out by the static memory planner from their lifetimes.
+//! caller's, weights share the graph's tensors (packed weights are owned by the plan), and
+//! intermediates live in one arena laid out by the static memory planner from their lifetimes.
 
-use super::bytes::{elem_type, tensor_bytes};
+use super::bytes::{elem_type, owned_buf, weight_buf};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
 use super::{dense, elementwise, norm, pool, Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
 use sparsec_runtime::{plan_arena, BufferLife};
-use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec};
+use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec, WeightBuf};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -279,7 +279,12 @@ fn build_plan(
     };
     let inputs: Vec<TensorSpec> = graph.inputs().iter().map(|&v| spec(v)).collect();
     let outputs: Vec<TensorSpec> = graph.outputs().iter().map(|&v| spec(v)).collect();
-    let mut weights: Vec<AlignedBuf> = Vec::new();
+    // Graph weights are shared with the graph's tensors (no copy); packed ones are owned.
+    let mut weights: Vec<WeightBuf> = Vec::new();
+    let graph_weight = |w: &sparsec_ir::Weight| match &w.data {
+        Some(t) => weight_buf(t),
+        None => WeightBuf::Owned(AlignedBuf::zeroed(0)),
+    };
     let mut weight_index: HashMap<ValueId, usize> = HashMap::new();
     // Intermediates: (first step, last step, bytes).
     let mut intervals: HashMap<ValueId, (usize, usize, usize)> = HashMap::new();
@@ -289,7 +294,7 @@ fn build_plan(
         for a in &k.args {
             refs.push(match a {
                 Arg::Packed(t) => {
-                    weights.push(AlignedBuf::from_bytes(&tensor_bytes(t)));
+                    weights.push(WeightBuf::Owned(owned_buf(t)));
                     Ok(BufferRef::Weight(weights.len() - 1))
                 }
                 Arg::Value(v) => {
@@ -298,8 +303,7 @@ fn build_plan(
                         Ok(BufferRef::Input(k))
                     } else if let ValueDef::Weight(w) = &graph.value(v).def {
                         let idx = *weight_index.entry(v).or_insert_with(|| {
-                            let bytes = w.data.as_deref().map(tensor_bytes).unwrap_or_default();
-                            weights.push(AlignedBuf::from_bytes(&bytes));
+                            weights.push(graph_weight(w));
                             weights.len() - 1
                         });
                         Ok(BufferRef::Weight(idx))
@@ -362,8 +366,7 @@ fn build_plan(
         let src = if let Some(i) = graph.inputs().iter().position(|&x| x == v) {
             BufferRef::Input(i)
         } else if let ValueDef::Weight(w) = &graph.value(v).def {
-            let bytes = w.data.as_deref().map(tensor_bytes).unwrap_or_default();
-            weights.push(AlignedBuf::from_bytes(&bytes));
+            weights.push(graph_weight(w));
             BufferRef::Weight(weights.len() - 1)
         } else {
             BufferRef::Output(graph.outputs().iter().position(|&x| x == v).unwrap_or(k))
@@ -382,7 +385,7 @@ fn build_plan(
             layout: "dense".into(),
         });
     }
-    let plan = Plan::new(
+    let plan = Plan::with_weights(
         steps,
         weights,
         layout.size,

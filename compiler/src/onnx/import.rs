@@ -10,7 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use onnx_protobuf::tensor_shape_proto::dimension;
-use onnx_protobuf::{type_proto, GraphProto, Message, ModelProto, NodeProto, ValueInfoProto};
+use onnx_protobuf::{
+    type_proto, GraphProto, Message, ModelProto, NodeProto, SparseTensorProto, TensorProto,
+    ValueInfoProto,
+};
 use sparsec_ir::shape::{infer, InputFact};
 use sparsec_ir::{Dim, Graph, Op, TensorType, ValueId};
 
@@ -30,7 +33,18 @@ pub(crate) fn import_bytes(
 ) -> Result<Graph, ImportError> {
     let model =
         ModelProto::parse_from_bytes(bytes).map_err(|e| ImportError::Parse(e.to_string()))?;
-    let gp = model.graph.as_ref().ok_or(ImportError::NoGraph)?;
+    import_model(model, base_dir, opts)
+}
+
+/// Imports a parsed `ModelProto`. The initializers are taken out of the model and decoded one at
+/// a time, each one's serialized data freed right after it is decoded, so the model's weights
+/// never exist twice in full.
+pub(crate) fn import_model(
+    mut model: ModelProto,
+    base_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<Graph, ImportError> {
+    let mut gp = model.graph.take().ok_or(ImportError::NoGraph)?;
     let version = model
         .opset_import
         .iter()
@@ -43,6 +57,9 @@ pub(crate) fn import_bytes(
         None if !uses_default => *OPSETS.end(),
         v => return Err(ImportError::UnsupportedOpset { version: v }),
     };
+    let initializers = std::mem::take(&mut gp.initializer);
+    let sparse_initializers = std::mem::take(&mut gp.sparse_initializer);
+    let gp = &gp;
     Importer {
         gp,
         opset,
@@ -55,7 +72,7 @@ pub(crate) fn import_bytes(
         output_names: gp.output.iter().map(|o| o.name.as_str()).collect(),
         registry: Registry::new(),
     }
-    .run()
+    .run(initializers, sparse_initializers)
 }
 
 /// True for the default ONNX operator domain (empty or `ai.onnx`).
@@ -81,19 +98,25 @@ struct Importer<'a> {
 }
 
 impl Importer<'_> {
-    fn run(mut self) -> Result<Graph, ImportError> {
-        for p in &self.gp.initializer {
-            let t = decode_tensor(p, &p.name, self.base_dir)?;
+    /// Builds the graph; the initializers come separately, owned, so that each is dropped as
+    /// soon as it is decoded.
+    fn run(
+        mut self,
+        initializers: Vec<TensorProto>,
+        sparse_initializers: Vec<SparseTensorProto>,
+    ) -> Result<Graph, ImportError> {
+        for p in initializers {
+            let t = decode_tensor(&p, &p.name, self.base_dir)?;
             let v = self.graph.add_weight(p.name.clone(), t);
             self.define(&p.name, v)?;
         }
-        for p in &self.gp.sparse_initializer {
+        for p in sparse_initializers {
             let name = p
                 .values
                 .as_ref()
                 .map(|v| v.name.clone())
                 .unwrap_or_default();
-            let t = decode_sparse(p, &name, self.base_dir)?;
+            let t = decode_sparse(&p, &name, self.base_dir)?;
             let v = self.graph.add_weight(name.clone(), t);
             self.define(&name, v)?;
         }

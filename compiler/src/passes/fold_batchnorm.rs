@@ -7,9 +7,12 @@
 //! bias are f32 constants and the producer's result has no other reader. The new weight and bias
 //! are new weights (`Graph::add_weight`), so their sparsity facts are computed afresh; the BN's
 //! readers then read the producer's result, which takes the BN result's name.
+//!
+//! The weights the fold leaves unread (the old weight and bias, the BN's statistics) release their
+//! data at once, so the old and new copies of the model's conv weights never all coexist.
 
 use super::{PassContext, PassError};
-use sparsec_ir::{Graph, NodeId, Op, Tensor, ValueId};
+use sparsec_ir::{Graph, NodeId, Op, Tensor, ValueDef, ValueId};
 
 /// Runs the pass.
 pub(super) fn run(graph: &mut Graph, cx: &mut PassContext) -> Result<bool, PassError> {
@@ -85,7 +88,7 @@ fn fold(graph: &mut Graph, producer: NodeId) -> Option<String> {
             let shape = w.shape().to_vec();
             let per = w.numel() / c.max(1);
             let data: Vec<f32> = w
-                .to_f32_vec()
+                .as_f32()?
                 .iter()
                 .enumerate()
                 .map(|(i, x)| x * s[i / per.max(1)])
@@ -167,9 +170,24 @@ fn fold(graph: &mut Graph, producer: NodeId) -> Option<String> {
     );
     let new_y = graph.node(new).outputs[0];
     graph.replace_all_uses(bn_out, new_y);
+    let old_operands = graph.node(bn).inputs.clone();
     graph.remove_node(bn);
     graph.remove_node(producer);
+    for v in node.inputs.iter().chain(&old_operands).flatten() {
+        release_if_unread(graph, *v);
+    }
     Some(bn_name)
+}
+
+/// Drops the data of weight `v` when nothing reads it any more (no node operand, not a graph
+/// output). The value stays in the graph's table with its type and facts, like any dead value.
+fn release_if_unread(graph: &mut Graph, v: ValueId) {
+    if graph.outputs().contains(&v) || !graph.users(v).is_empty() {
+        return;
+    }
+    if let ValueDef::Weight(w) = &mut graph.value_mut(v).def {
+        w.data = None;
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +351,60 @@ mod tests {
                 },
                 true,
             );
+        }
+    }
+
+    #[test]
+    fn releases_the_data_of_weights_the_fold_leaves_unread() {
+        // Two convs: `a` has its own weight, `b` shares its weight with a third conv `c`, so
+        // after folding `a` and `b` only `a`'s old weight and both BNs' statistics are unread.
+        let mut g = Graph::new("bn");
+        let xt = Tensor::from_f32(&[1, 2, 4, 4], values(32, 9));
+        let x = g.add_input("x", xt.ty());
+        let wa = weight(&mut g, &[3, 2, 1, 1], 1);
+        let wb = weight(&mut g, &[3, 2, 1, 1], 2);
+        let d = data_of(&g, &[Some(wa), Some(wb)]);
+        let conv_of = |g: &mut Graph, name: &str, w: ValueId, wt: &Tensor| {
+            node(
+                g,
+                name,
+                conv(vec![], 1),
+                vec![Some(x), Some(w)],
+                &[Some(&xt), Some(wt)],
+            )
+        };
+        let mut outs = Vec::new();
+        let mut stats = Vec::new();
+        for (name, w, wt) in [("a", wa, &d[0]), ("b", wb, &d[1])] {
+            let (y, yt) = conv_of(&mut g, name, w, wt.as_ref().expect("const"));
+            let st = bn_stats(&mut g, 3, 7);
+            let mut ins = vec![Some(y)];
+            ins.extend(st.iter().copied());
+            let mut data = vec![Some(yt)];
+            data.extend(data_of(&g, &st));
+            let refs: Vec<Option<&Tensor>> = data.iter().map(Option::as_ref).collect();
+            let bn = Op::BatchNormalization { epsilon: 1e-3 };
+            outs.push(node(&mut g, &format!("{name}_bn"), bn, ins, &refs).0);
+            stats.extend(st.into_iter().flatten());
+        }
+        let (c, _) = conv_of(&mut g, "c", wb, d[1].as_ref().expect("const"));
+        outs.push(c);
+        g.set_outputs(outs);
+        let before = run_graph(&g, std::slice::from_ref(&xt)).expect("runs");
+        assert!(run(&mut g, &mut PassContext::default()).expect("pass runs"));
+        let has_data = |g: &Graph, v: ValueId| g.weight(v).is_some_and(|w| w.data.is_some());
+        assert!(!has_data(&g, wa), "the old weight of `a` is released");
+        assert!(has_data(&g, wb), "the weight `c` still reads is kept");
+        assert!(
+            stats.iter().all(|&v| !has_data(&g, v)),
+            "BN statistics are released"
+        );
+        sparsec_ir::verify(&g).expect("verifies");
+        let after = run_graph(&g, &[xt]).expect("runs");
+        for (a, b) in after.iter().zip(&before) {
+            for (a, b) in a.to_f32_vec().iter().zip(b.to_f32_vec()) {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+            }
         }
     }
 

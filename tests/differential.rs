@@ -8,6 +8,7 @@
 mod differential {
     pub mod binary;
     pub mod dense;
+    pub mod extreme;
     pub mod gen;
     pub mod harness;
     pub mod index;
@@ -63,6 +64,7 @@ fn coverage() {
         differential::index::OPS,
         differential::misc::OPS,
         differential::split::OPS,
+        differential::extreme::OPS,
     ]
     .concat();
     let missing: Vec<&str> = Op::NAMES

@@ -2,7 +2,10 @@
 //! operand's leading dims dropped or set to 1), float, integer and bool element types.
 
 use crate::diff_tests;
-use crate::gen::{bools, broadcast_of, broadcast_pair, dims, floats, ints, ints_of, whole_floats};
+use crate::gen::{
+    bools, broadcast_of, broadcast_pair, dims, extreme, floats, ints, ints_of, mutual_pair,
+    whole_floats,
+};
 use crate::harness::{Builder, Case};
 use proptest::prelude::*;
 use sparsec_ir::{DType, Op, Tensor};
@@ -25,6 +28,8 @@ enum Fill {
     T(DType, i64, i64),
     /// bool.
     B,
+    /// f32 with NaN, infinities, signed zeros and huge values mixed in.
+    Extreme,
 }
 
 fn fill(f: Fill, seed: u64, s: &[usize]) -> Tensor {
@@ -56,6 +61,7 @@ fn fill(f: Fill, seed: u64, s: &[usize]) -> Tensor {
         }
         Fill::T(d, lo, hi) => ints_of(d, seed, s, lo, hi),
         Fill::B => bools(seed, s),
+        Fill::Extreme => extreme(seed, s, 2),
     }
 }
 
@@ -65,6 +71,17 @@ fn binary(op: Op, fa: Fill, fb: Fill) -> impl Strategy<Value = Case> {
         let mut b = Builder::new();
         let x = b.input(fill(fa, seed, &sa));
         let y = b.input(fill(fb, seed.wrapping_add(1), &sb));
+        let r = b.node1(op.clone(), vec![Some(x), Some(y)]);
+        b.finish(vec![r])
+    })
+}
+
+/// `op(a, b)` where both operands broadcast (`[3, 1]` with `[1, 4]`, say).
+fn binary_mutual(op: Op) -> impl Strategy<Value = Case> {
+    (mutual_pair(4), any::<u64>()).prop_map(move |((sa, sb), seed)| {
+        let mut b = Builder::new();
+        let x = b.input(floats(seed, &sa, -3.0, 3.0));
+        let y = b.input(floats(seed.wrapping_add(1), &sb, -3.0, 3.0));
         let r = b.node1(op.clone(), vec![Some(x), Some(y)]);
         b.finish(vec![r])
     })
@@ -83,11 +100,11 @@ fn binary_const(op: Op) -> impl Strategy<Value = Case> {
 }
 
 /// `PRelu(x, slope)` with the slope broadcasting to `x`.
-fn prelu() -> impl Strategy<Value = Case> {
-    (dims(1, 4), any::<u64>()).prop_map(|(s, seed)| {
+fn prelu(fx: Fill) -> impl Strategy<Value = Case> {
+    (dims(1, 4), any::<u64>()).prop_map(move |(s, seed)| {
         let ss = broadcast_of(&s, seed);
         let mut b = Builder::new();
-        let x = b.input(floats(seed, &s, -3.0, 3.0));
+        let x = b.input(fill(fx, seed, &s));
         let slope = b.input(floats(seed + 1, &ss, -1.0, 1.0));
         let r = b.node1(Op::PRelu {}, vec![Some(x), Some(slope)]);
         b.finish(vec![r])
@@ -141,11 +158,23 @@ diff_tests! {
     and => "and", N, binary(Op::And {}, Fill::B, Fill::B);
     or => "or", N, binary(Op::Or {}, Fill::B, Fill::B);
     xor => "xor", N, binary(Op::Xor {}, Fill::B, Fill::B);
-    prelu_slope => "prelu", N, prelu();
+    prelu_slope => "prelu", N, prelu(Fill::F(-3.0, 3.0));
     sum => "sum", N, variadic(Op::Sum {}, Fill::F(-5.0, 5.0));
     sum_i64 => "sum", N, variadic(Op::Sum {}, Fill::I(-100, 100, false));
     max => "max", N, variadic(Op::Max {}, Fill::Whole);
     min => "min", N, variadic(Op::Min {}, Fill::F(-5.0, 5.0));
     min_i64 => "min", N, variadic(Op::Min {}, Fill::I(-100, 100, false));
     mean => "mean", N, variadic(Op::Mean {}, Fill::F(-5.0, 5.0));
+    add_mutual => "add", N, binary_mutual(Op::Add {});
+    mul_mutual => "mul", N, binary_mutual(Op::Mul {});
+    sub_mutual => "sub", N, binary_mutual(Op::Sub {});
+    div_mutual => "div", N, binary_mutual(Op::Div {});
+    extreme_add => "add", N, binary(Op::Add {}, Fill::Extreme, Fill::Extreme);
+    extreme_sub => "sub", N, binary(Op::Sub {}, Fill::Extreme, Fill::Extreme);
+    extreme_mul => "mul", N, binary(Op::Mul {}, Fill::Extreme, Fill::Extreme);
+    extreme_div => "div", N, binary(Op::Div {}, Fill::Extreme, Fill::Extreme);
+    extreme_pow => "pow", N, binary(Op::Pow {}, Fill::Extreme, Fill::Extreme);
+    extreme_max => "max", N, variadic(Op::Max {}, Fill::Extreme);
+    extreme_min => "min", N, variadic(Op::Min {}, Fill::Extreme);
+    extreme_prelu => "prelu", N, prelu(Fill::Extreme);
 }

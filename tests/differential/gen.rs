@@ -50,6 +50,44 @@ pub fn floats(seed: u64, shape: &[usize], lo: f32, hi: f32) -> Tensor {
     Tensor::from_f32(shape, (0..numel(shape)).map(|_| r.float(lo, hi)).collect())
 }
 
+/// Every special value: NaN, infinities, signed zeros and huge magnitudes.
+pub const SPECIAL: &[f32] = &[
+    f32::NAN,
+    f32::INFINITY,
+    f32::NEG_INFINITY,
+    0.0,
+    -0.0,
+    1e30,
+    -1e30,
+];
+
+/// The special values without huge finite magnitudes (whose sums cancel differently in f32
+/// than in the interpreter's f64).
+pub const NON_FINITE: &[f32] = &[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0];
+
+/// The special values without NaN.
+pub const NO_NAN: &[f32] = &[f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e30, -1e30];
+
+/// An f32 tensor mixing each of `special` (one element in `rate * special.len()` each) into
+/// ordinary values in `[-4, 4)`.
+pub fn extreme_of(seed: u64, shape: &[usize], rate: i64, special: &[f32]) -> Tensor {
+    let mut r = Rng::new(seed);
+    let v: Vec<f32> = (0..numel(shape))
+        .map(
+            |_| match r.int(0, rate * special.len() as i64 - 1) as usize {
+                k if k < special.len() => special[k],
+                _ => r.float(-4.0, 4.0),
+            },
+        )
+        .collect();
+    Tensor::from_f32(shape, v)
+}
+
+/// [`extreme_of`] with every [`SPECIAL`] value.
+pub fn extreme(seed: u64, shape: &[usize], rate: i64) -> Tensor {
+    extreme_of(seed, shape, rate, SPECIAL)
+}
+
 /// An f32 tensor of whole numbers in `lo..=hi` (so comparisons see ties).
 pub fn whole_floats(seed: u64, shape: &[usize], lo: i64, hi: i64) -> Tensor {
     let mut r = Rng::new(seed);
@@ -105,6 +143,16 @@ pub fn broadcast_pair(max_rank: usize) -> impl Strategy<Value = (Vec<usize>, Vec
         } else {
             (full, small)
         }
+    })
+}
+
+/// Two shapes that both broadcast to a common one (each with its own dims set to 1 or dropped).
+pub fn mutual_pair(max_rank: usize) -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    (dims(0, max_rank), any::<u64>()).prop_map(|(full, seed)| {
+        (
+            broadcast_of(&full, seed),
+            broadcast_of(&full, seed ^ 0x5555),
+        )
     })
 }
 

@@ -100,8 +100,16 @@ impl Builder {
     /// A graph input fed with `t`.
     pub fn input(&mut self, t: Tensor) -> ValueId {
         let name = format!("in{}", self.feeds.len());
-        self.label
-            .push(format!("{name}: {}{:?}", t.dtype(), t.shape()));
+        self.label.push(if t.numel() <= 32 {
+            format!(
+                "{name}: {}{:?} = {:?}",
+                t.dtype(),
+                t.shape(),
+                t.to_f64_vec()
+            )
+        } else {
+            format!("{name}: {}{:?}", t.dtype(), t.shape())
+        });
         let v = self.graph.add_input(name, t.ty());
         self.feeds.push(t);
         v
@@ -110,7 +118,7 @@ impl Builder {
     /// A constant operand (a weight).
     pub fn constant(&mut self, t: Tensor) -> ValueId {
         let name = format!("c{}", self.graph.value_count());
-        let shown = if t.numel() <= 8 {
+        let shown = if t.numel() <= 32 {
             format!(
                 "{name}: {}{:?} = {:?}",
                 t.dtype(),

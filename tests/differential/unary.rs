@@ -65,6 +65,41 @@ fn special_values(op: Op) -> impl Strategy<Value = Case> {
     })
 }
 
+/// Extreme values: NaN, infinities, signed zeros, huge and overflowing magnitudes, and ordinary
+/// values, so the JIT's vector math must match the interpreter at the edges of its range.
+fn extreme_values(op: Op) -> impl Strategy<Value = Case> {
+    (dims(0, 4), any::<u64>()).prop_map(move |(s, seed)| {
+        let mut r = Rng::new(seed);
+        let n: usize = s.iter().product();
+        let special = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1e30,
+            -1e30,
+            100.0,
+            -100.0,
+            20.0,
+            -20.0,
+            88.8,
+            -88.8,
+            1e-30,
+        ];
+        let v: Vec<f32> = (0..n)
+            .map(|_| match r.int(0, 27) {
+                k if (k as usize) < special.len() => special[k as usize],
+                _ => r.float(-8.0, 8.0),
+            })
+            .collect();
+        let mut b = Builder::new();
+        let x = b.input(Tensor::from_f32(&s, v));
+        let y = b.node1(op.clone(), vec![Some(x)]);
+        b.finish(vec![y])
+    })
+}
+
 /// `Not` over a bool input.
 fn not() -> impl Strategy<Value = Case> {
     (dims(0, 4), any::<u64>()).prop_map(|(s, seed)| {
@@ -160,4 +195,21 @@ diff_tests! {
     gelu => "gelu", N, unary_attr(prop::sample::select(vec!["none", "tanh"]), |a| Op::Gelu { approximate: a.to_string() }, -5.0, 5.0);
     shrink => "shrink", N, unary_attr((0.0f32..1.0, 0.0f32..2.0), |(bias, lambd)| Op::Shrink { bias, lambd }, -5.0, 5.0);
     elementwise_chain => "add", 24, chain();
+    extreme_relu => "relu", N, extreme_values(Op::Relu {});
+    extreme_leaky_relu => "leaky_relu", N, extreme_values(Op::LeakyRelu { alpha: 0.1 });
+    extreme_abs => "abs", N, extreme_values(Op::Abs {});
+    extreme_neg => "neg", N, extreme_values(Op::Neg {});
+    extreme_sqrt => "sqrt", N, extreme_values(Op::Sqrt {});
+    extreme_reciprocal => "reciprocal", N, extreme_values(Op::Reciprocal {});
+    extreme_exp => "exp", N, extreme_values(Op::Exp {});
+    extreme_log => "log", N, extreme_values(Op::Log {});
+    extreme_erf => "erf", N, extreme_values(Op::Erf {});
+    extreme_tanh => "tanh", N, extreme_values(Op::Tanh {});
+    extreme_sigmoid => "sigmoid", N, extreme_values(Op::Sigmoid {});
+    extreme_softplus => "softplus", N, extreme_values(Op::Softplus {});
+    extreme_hard_swish => "hard_swish", N, extreme_values(Op::HardSwish {});
+    extreme_elu => "elu", N, extreme_values(Op::Elu { alpha: 1.0 });
+    extreme_hard_sigmoid => "hard_sigmoid", N, extreme_values(Op::HardSigmoid { alpha: 0.2, beta: 0.5 });
+    extreme_gelu => "gelu", N, extreme_values(Op::Gelu { approximate: "none".into() });
+    extreme_gelu_tanh => "gelu", N, extreme_values(Op::Gelu { approximate: "tanh".into() });
 }

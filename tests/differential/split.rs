@@ -62,6 +62,38 @@ fn rows(which: u8) -> impl Strategy<Value = Case> {
     })
 }
 
+/// Softmax along any axis (or the `coerce_2d` form) of a large 3-D input.
+fn softmax_axis() -> impl Strategy<Value = Case> {
+    (
+        3usize..=41,
+        3usize..=41,
+        29usize..=67,
+        -3i64..=2,
+        0i64..=1,
+        any::<u64>(),
+    )
+        .prop_map(|(a, c, d, axis, coerce_2d, seed)| {
+            let mut b = Builder::new();
+            let x = b.input(floats(seed, &[a, c, d], -5.0, 5.0));
+            let y = b.node1(Op::Softmax { axis, coerce_2d }, vec![Some(x)]);
+            b.finish(vec![y]).tol(1e-5, 1e-4)
+        })
+}
+
+/// `x * y + z` over a large `[a, 1, c]`, `[b, 1]`, `[a, b, c]` (every operand broadcasts
+/// differently).
+fn broadcast3() -> impl Strategy<Value = Case> {
+    (3usize..=29, 3usize..=31, 17usize..=67, any::<u64>()).prop_map(|(a, m, c, seed)| {
+        let mut b = Builder::new();
+        let x = b.input(floats(seed, &[a, 1, c], -3.0, 3.0));
+        let y = b.input(floats(seed + 1, &[m, 1], -3.0, 3.0));
+        let z = b.input(floats(seed + 2, &[a, m, c], -3.0, 3.0));
+        let p = b.node1(Op::Mul {}, vec![Some(x), Some(y)]);
+        let r = b.node1(Op::Add {}, vec![Some(p), Some(z)]);
+        b.finish(vec![r])
+    })
+}
+
 /// A 2-D max or average pool over a large `[2, C, H, W]`.
 fn pool(max: bool) -> impl Strategy<Value = Case> {
     (9usize..=23, 29usize..=63, 29usize..=63, any::<u64>()).prop_map(move |(c, h, w, seed)| {
@@ -163,6 +195,8 @@ fn clipped() -> impl Strategy<Value = Case> {
 diff_tests! {
     split_elementwise => "sigmoid", N, elementwise();
     split_softmax => "softmax", N, rows(0);
+    split_softmax_axis => "softmax", N, softmax_axis();
+    split_broadcast => "mul", N, broadcast3();
     split_log_softmax => "log_softmax", N, rows(1);
     split_layer_norm => "layer_normalization", N, rows(2);
     split_max_pool => "max_pool", N, pool(true);

@@ -262,9 +262,11 @@ fn softmax_row(x: &[f32], y: &mut [f32], kind: Soft) {
             for &v in tail {
                 sum_tail += exp_f32(v - max);
             }
-            let shift = max + (sum_lanes(&acc) + sum_tail).ln();
+            // `(v - max) - log_sum`, not `v - (max + log_sum)`: with large logits `max + log_sum`
+            // rounds to `max` and the result loses `log_sum`.
+            let log_sum = (sum_lanes(&acc) + sum_tail).ln();
             for (o, &v) in y.iter_mut().zip(x) {
-                *o = v - shift;
+                *o = (v - max) - log_sum;
             }
         }
     }

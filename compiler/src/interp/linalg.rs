@@ -274,14 +274,17 @@ fn gemm(
         return Ok(ab);
     }
     let (alpha, beta) = (alpha as f64, beta as f64);
+    // A zero coefficient drops its term, as BLAS and ONNX Runtime do, so an infinite or NaN
+    // product or `c` it multiplies does not turn the result into NaN.
+    let scaled = |p: f64| if alpha == 0.0 { 0.0 } else { alpha * p };
     let prod = ab.to_f64_vec();
     let vals: Vec<f64> = match c_vals {
         Some(cv) => prod
             .iter()
             .zip(cv)
-            .map(|(&p, c)| alpha * p + beta * c)
+            .map(|(&p, c)| scaled(p) + beta * c)
             .collect(),
-        None => prod.iter().map(|&p| alpha * p).collect(),
+        None => prod.iter().map(|&p| scaled(p)).collect(),
     };
     Ok(Tensor::from_f64s(ab.dtype(), &[m, n], vals))
 }

@@ -308,7 +308,10 @@ fn pool_nd<T: Elem>(
                                 let v = xp[row + iw];
                                 match kind {
                                     Kind::Max => {
-                                        if best.is_none_or(|(m, ..)| v > m) {
+                                        // NaN taps are skipped, as ONNX Runtime does.
+                                        #[allow(clippy::eq_op)]
+                                        let is_num = v == v;
+                                        if is_num && best.is_none_or(|(m, ..)| v > m) {
                                             best = Some((v, id, ih, iw));
                                         }
                                     }
@@ -320,7 +323,14 @@ fn pool_nd<T: Elem>(
                     }
                     let value = match kind {
                         Kind::Max => {
-                            let (m, id, ih, iw) = best.unwrap_or((T::default(), 0, 0, 0));
+                            // No tap at all gives 0; taps that are all NaN give -inf (the
+                            // start of the native kernel's running maximum).
+                            let none = if a.1 * b.1 * c.1 == 0 {
+                                T::default()
+                            } else {
+                                T::from_f64(f64::NEG_INFINITY)
+                            };
+                            let (m, id, ih, iw) = best.unwrap_or((none, 0, 0, 0));
                             if want_idx {
                                 let flat = if col_major {
                                     id + ih * xd + iw * xd * xh

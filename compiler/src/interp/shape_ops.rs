@@ -151,9 +151,10 @@ fn axes_list(op: &Op, axes: &Tensor, rank: usize) -> Result<Vec<usize>, InterpEr
     Ok(out)
 }
 
-/// `Squeeze`: drop the named size-1 axes (every size-1 axis when none are named).
+/// `Squeeze`: drop the named size-1 axes (every size-1 axis when none are named, or when the
+/// axes operand is empty, as ONNX Runtime and shape inference do).
 fn squeeze(op: &Op, x: &Tensor, axes: Option<&Tensor>) -> Result<Tensor, InterpError> {
-    let drop = match axes {
+    let drop = match axes.filter(|a| a.numel() > 0) {
         Some(a) => {
             let axes = axes_list(op, a, x.rank())?;
             if let Some(&a) = axes.iter().find(|&&a| x.shape()[a] != 1) {

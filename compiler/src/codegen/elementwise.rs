@@ -306,6 +306,14 @@ fn emit_steps(vm: &mut Vm, steps: &[Step], loads: &[Value], fused: &[bool]) -> V
                     vm.fma(p, q, c)
                 }
             }
+            // A division by a constant is a multiplication by its reciprocal (within an ulp),
+            // which costs a fraction of a division.
+            Step::Binary(BinaryOp::Div, a, Operand::Const(c))
+                if c.is_normal() && c.recip().is_normal() =>
+            {
+                let x = get(vm, a);
+                vm.mulc(x, c.recip())
+            }
             Step::Binary(op, a, b) => {
                 let (x, y) = (get(vm, a), get(vm, b));
                 binary(vm, op, x, y)

@@ -174,11 +174,35 @@ unsafe fn out_row<'a, T>(p: *mut u8, r: usize, len: usize) -> &'a mut [T] {
     unsafe { std::slice::from_raw_parts_mut((p as *mut T).add(r * len), len) }
 }
 
+/// An element of `Where` seen as its bits, so the selection is a branch-free mask.
+trait Bits: Copy + std::ops::BitAnd<Output = Self> + std::ops::BitOr<Output = Self> {
+    /// All ones when `c` is nonzero, else all zeros.
+    fn mask(c: u8) -> Self;
+    /// The bitwise complement.
+    fn flip(self) -> Self;
+}
+
+macro_rules! bits {
+    ($($t:ty),*) => {$(
+        impl Bits for $t {
+            #[inline(always)]
+            fn mask(c: u8) -> $t {
+                (0 as $t).wrapping_sub((c != 0) as $t)
+            }
+            #[inline(always)]
+            fn flip(self) -> $t {
+                !self
+            }
+        }
+    )*};
+}
+bits!(u8, u16, u32, u64);
+
 /// `Where` over elements of type `T` (the condition is bytes).
 ///
 /// # Safety
 /// As for [`Kind::run`].
-unsafe fn where_rows<T: Copy + Default>(rows: &Rows, p: &[*mut u8], begin: usize, end: usize) {
+unsafe fn where_rows<T: Bits>(rows: &Rows, p: &[*mut u8], begin: usize, end: usize) {
     let len = rows.len();
     let (mut sc, mut sx, mut sy) = (Vec::new(), Vec::new(), Vec::new());
     rows.for_rows(begin, end, |r, o| {
@@ -189,7 +213,8 @@ unsafe fn where_rows<T: Copy + Default>(rows: &Rows, p: &[*mut u8], begin: usize
             let y = row_of(p[2] as *const T, o[2], rows.inner(2), len, &mut sy);
             let out = out_row::<T>(p[3], r, len);
             for (((o, &c), &x), &y) in out.iter_mut().zip(c).zip(x).zip(y) {
-                *o = if c != 0 { x } else { y };
+                let m = T::mask(c);
+                *o = (x & m) | (y & m.flip());
             }
         }
     });
@@ -233,13 +258,11 @@ unsafe fn logic_rows(rows: &Rows, p: &[*mut u8], begin: usize, end: usize, l: Lo
             let a = row_of(p[0] as *const u8, o[0], rows.inner(0), len, &mut sa);
             let b = row_of(p[1] as *const u8, o[1], rows.inner(1), len, &mut sb);
             let out = out_row::<u8>(p[2], r, len);
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                let (a, b) = (a != 0, b != 0);
-                *o = match l {
-                    Logic::And => a && b,
-                    Logic::Or => a || b,
-                    Logic::Xor => a != b,
-                } as u8;
+            let pairs = out.iter_mut().zip(a.iter().zip(b));
+            match l {
+                Logic::And => pairs.for_each(|(o, (&a, &b))| *o = ((a != 0) & (b != 0)) as u8),
+                Logic::Or => pairs.for_each(|(o, (&a, &b))| *o = ((a != 0) | (b != 0)) as u8),
+                Logic::Xor => pairs.for_each(|(o, (&a, &b))| *o = ((a != 0) ^ (b != 0)) as u8),
             }
         }
     });

@@ -306,6 +306,14 @@ fn emit_steps(vm: &mut Vm, steps: &[Step], loads: &[Value], fused: &[bool]) -> V
                     vm.fma(p, q, c)
                 }
             }
+            // A division by a constant is a multiplication by its reciprocal (within an ulp),
+            // which costs a fraction of a division.
+            Step::Binary(BinaryOp::Div, a, Operand::Const(c))
+                if c.is_normal() && c.recip().is_normal() =>
+            {
+                let x = get(vm, a);
+                vm.mulc(x, c.recip())
+            }
             Step::Binary(op, a, b) => {
                 let (x, y) = (get(vm, a), get(vm, b));
                 binary(vm, op, x, y)
@@ -594,10 +602,41 @@ fn lowered(
         kernel: Kernel::Jit(jit.kernel(id)?),
         args,
         work: lay.rows,
-        grain: 8192usize.div_ceil(lay.len).max(1),
+        grain: grain_for_chain(chain, lay),
         op: chain.name.clone(),
         layout: "dense".into(),
     })
+}
+
+/// Rough cost of one element of a step, in units of one vector add per lane.
+fn step_cost(s: &Step) -> usize {
+    match *s {
+        Step::Unary(u, _) => match u {
+            UnaryOp::Identity | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Square => 1,
+            UnaryOp::Relu | UnaryOp::LeakyRelu(_) | UnaryOp::Clip(..) => 1,
+            UnaryOp::HardSigmoid(..) | UnaryOp::HardSwish => 2,
+            UnaryOp::Sqrt | UnaryOp::Reciprocal => 4,
+            UnaryOp::Exp | UnaryOp::Erf | UnaryOp::Elu(_) | UnaryOp::Sigmoid => 12,
+            UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Softplus => 16,
+            UnaryOp::GeluErf | UnaryOp::GeluTanh => 16,
+        },
+        Step::Binary(BinaryOp::Div, _, Operand::Const(_)) => 1,
+        Step::Binary(BinaryOp::Div, _, _) => 4,
+        Step::Binary(..) => 1,
+    }
+}
+
+/// Chunks of an elementwise kernel should cost at least this many units of [`step_cost`]
+/// (about 30 us of one core), so that the many small chains of a transformer stay on one
+/// thread, where handing half of them to another thread costs more than it saves.
+const MIN_CHUNK_COST: usize = 1 << 17;
+
+/// The smallest useful chunk of rows of `chain`: at least [`MIN_CHUNK_COST`] worth of elements,
+/// counting the memory traffic of each input and the output as one unit per element.
+fn grain_for_chain(chain: &ElementwiseChain, lay: &Layout) -> usize {
+    let per_elem = chain.steps.iter().map(step_cost).sum::<usize>() + chain.inputs.len() + 1;
+    let per_row = per_elem * lay.len.max(1);
+    MIN_CHUNK_COST.div_ceil(per_row).clamp(1, lay.rows.max(1))
 }
 
 /// Compiles one chain and finalizes the JIT, so the kernel is callable at once. Arguments: the

@@ -574,3 +574,30 @@ fn malformed_chains_are_errors() {
     assert!(lower_elementwise(&mut jit, &bad).is_err());
     assert!(lower_elementwise(&mut jit, &good).is_ok());
 }
+
+/// The grain of the chain over `ops` applied in turn to one input of `shape`.
+fn grain_of(ops: &[Op], shape: &[usize]) -> (usize, usize) {
+    let mut b = Built::new();
+    let n = shape.iter().product();
+    let mut v = b.input(shape, data(1, n, -1.0, 1.0));
+    for op in ops {
+        v = b.node(op.clone(), vec![Some(v)], shape);
+    }
+    let chain = chain_from_nodes(&b.graph, &b.nodes).expect("chain is supported");
+    let mut jit = Jit::new().unwrap();
+    let k = lower_elementwise(&mut jit, &chain).unwrap();
+    (k.work, k.grain)
+}
+
+#[test]
+fn small_chains_stay_whole_and_costly_ones_split() {
+    // A cheap op on the 16K elements of an attention head pair: one chunk.
+    let (work, grain) = grain_of(&[Op::Relu {}], &[1, 2, 128, 64]);
+    assert_eq!((work, grain), (256, 256));
+    // An erf chain over 64K elements: worth two threads.
+    let (work, grain) = grain_of(&[Op::Erf {}, Op::Relu {}], &[1, 128, 512]);
+    assert!(work >= 2 * grain, "work {work}, grain {grain}");
+    // A cheap op over 1M elements splits too.
+    let (work, grain) = grain_of(&[Op::Relu {}], &[1024, 1024]);
+    assert!(work >= 4 * grain, "work {work}, grain {grain}");
+}

@@ -98,7 +98,8 @@ pub fn lower_fallback(graph: &Graph, n: NodeId, errors: &ErrorSlot) -> LoweredKe
     }
 }
 
-fn record(errors: &ErrorSlot, msg: String) {
+/// Records `msg` in the slot unless an earlier error is already there.
+pub(crate) fn record(errors: &ErrorSlot, msg: String) {
     if let Ok(mut slot) = errors.lock() {
         slot.get_or_insert(msg);
     }

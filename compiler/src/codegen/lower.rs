@@ -10,7 +10,9 @@
 use super::bytes::{elem_type, owned_buf, weight_buf};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
-use super::{dense, elementwise, norm, pool, Arg, CodegenError, Epilogue, LoweredKernel};
+use super::{
+    dense, elementwise, movement, norm, pool, select, Arg, CodegenError, Epilogue, LoweredKernel,
+};
 use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
 use sparsec_runtime::{plan_arena, BufferLife};
 use sparsec_runtime::{AlignedBuf, BufferRef, Kernel, Plan, Step, TensorSpec, WeightBuf};
@@ -164,6 +166,12 @@ fn lower_group(
         return Ok((vec![n], k));
     }
     if let Ok(k) = norm::lower_norm(graph, n) {
+        return Ok((vec![n], k));
+    }
+    if let Ok(k) = movement::lower_movement(graph, n, errors) {
+        return Ok((vec![n], k));
+    }
+    if let Ok(k) = select::lower_select(graph, n) {
         return Ok((vec![n], k));
     }
     Ok((vec![n], lower_fallback(graph, n, errors)))

@@ -7,6 +7,9 @@
 //! - `jit` + `elementwise`: Cranelift-emitted kernels specialized on concrete shapes and strides;
 //! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
 //! - `pool`: f32 2-D max/average pools and global pools as shape-specialized host kernels;
+//! - `movement` and `select`: data movement (reshape family, transpose, expand, gather) and
+//!   selection (where, is-NaN, boolean logic) of any element type as host kernels over the row
+//!   walks of `strided`;
 //! - anything else falls back to a host kernel that calls the reference interpreter.
 
 pub mod bytes;
@@ -15,8 +18,11 @@ pub mod elementwise;
 pub mod fallback;
 pub mod jit;
 pub mod lower;
+pub mod movement;
 pub mod norm;
 pub mod pool;
+pub mod select;
+pub mod strided;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::Kernel;

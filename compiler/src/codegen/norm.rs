@@ -230,45 +230,61 @@ fn sum_lanes(acc: &[f32; LANES]) -> f32 {
 
 /// One softmax-like row: `y` gets the softmax (or log-softmax) of `x`.
 fn softmax_row(x: &[f32], y: &mut [f32], kind: Soft) {
+    match kind {
+        Soft::Softmax => softmax_exp_row(x, y),
+        Soft::Log => log_softmax_row(x, y),
+    }
+}
+
+/// `y = softmax(x)`. Kept out of line so that its loops are vectorized the same way whatever the
+/// caller looks like.
+#[inline(never)]
+fn softmax_exp_row(x: &[f32], y: &mut [f32]) {
     let max = row_max(x);
     let mut acc = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     let mut sum_tail = 0.0f32;
-    match kind {
-        Soft::Softmax => {
-            let mut ys = y.chunks_exact_mut(LANES);
-            for (c, yc) in chunks.zip(&mut ys) {
-                for ((a, &v), o) in acc.iter_mut().zip(c).zip(yc.iter_mut()) {
-                    let e = exp_f32(v - max);
-                    *o = e;
-                    *a += e;
-                }
-            }
-            for (&v, o) in tail.iter().zip(ys.into_remainder()) {
-                let e = exp_f32(v - max);
-                *o = e;
-                sum_tail += e;
-            }
-            let inv = 1.0 / (sum_lanes(&acc) + sum_tail);
-            y.iter_mut().for_each(|o| *o *= inv);
+    let mut ys = y.chunks_exact_mut(LANES);
+    for (c, yc) in chunks.zip(&mut ys) {
+        let c: &[f32; LANES] = c.try_into().unwrap_or(&[0.0; LANES]);
+        let mut e = [0.0f32; LANES];
+        for ((e, &v), a) in e.iter_mut().zip(c).zip(acc.iter_mut()) {
+            *e = exp_f32(v - max);
+            *a += *e;
         }
-        Soft::Log => {
-            for c in chunks {
-                for (a, &v) in acc.iter_mut().zip(c) {
-                    *a += exp_f32(v - max);
-                }
-            }
-            for &v in tail {
-                sum_tail += exp_f32(v - max);
-            }
-            // `(v - max) - log_sum`, not `v - (max + log_sum)`: with large logits `max + log_sum`
-            // rounds to `max` and the result loses `log_sum`.
-            let log_sum = (sum_lanes(&acc) + sum_tail).ln();
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = (v - max) - log_sum;
-            }
+        yc.copy_from_slice(&e);
+    }
+    for (&v, o) in tail.iter().zip(ys.into_remainder()) {
+        let e = exp_f32(v - max);
+        *o = e;
+        sum_tail += e;
+    }
+    let inv = 1.0 / (sum_lanes(&acc) + sum_tail);
+    y.iter_mut().for_each(|o| *o *= inv);
+}
+
+/// `y = log_softmax(x)`, out of line like [`softmax_exp_row`].
+#[inline(never)]
+fn log_softmax_row(x: &[f32], y: &mut [f32]) {
+    let max = row_max(x);
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    let mut sum_tail = 0.0f32;
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += exp_f32(v - max);
         }
+    }
+    for &v in tail {
+        sum_tail += exp_f32(v - max);
+    }
+    // `(v - max) - log_sum`, not `v - (max + log_sum)`: with large logits `max + log_sum`
+    // rounds to `max` and the result loses `log_sum`.
+    let log_sum = (sum_lanes(&acc) + sum_tail).ln();
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = (v - max) - log_sum;
     }
 }
 

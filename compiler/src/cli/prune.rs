@@ -150,8 +150,15 @@ fn patch_names<'c>(
 
 /// The per-layer table and totals.
 fn summary(graph: &Graph, cx: &PassContext, zeroed: usize) -> String {
+    let w = cx
+        .pruned
+        .iter()
+        .map(|l| l.layer.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let mut s = format!(
-        "{:<24} {:<18} {:>9} {:>8} {:>8}  policy\n",
+        "{:<w$} {:<18} {:>9} {:>8} {:>8}  policy\n",
         "layer", "shape", "params", "before", "after"
     );
     let (mut params, mut nnz_before, mut nnz_after) = (0usize, 0usize, 0usize);
@@ -161,7 +168,7 @@ fn summary(graph: &Graph, cx: &PassContext, zeroed: usize) -> String {
         };
         let shape = format!("{:?}", graph.value(l.before).ty.shape().unwrap_or_default());
         s.push_str(&format!(
-            "{:<24} {:<18} {:>9} {:>8.4} {:>8.4}  {}\n",
+            "{:<w$} {:<18} {:>9} {:>8.4} {:>8.4}  {}\n",
             l.layer,
             shape,
             b.facts.numel,

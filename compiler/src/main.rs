@@ -1,4 +1,4 @@
-//! The `sparsec` command line: `inspect`, `ir` and `run` over ONNX models.
+//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench` and `prune` over ONNX models.
 
 mod cli;
 
@@ -60,6 +60,47 @@ enum Command {
     /// Compile the model with the JIT and time it: compile time per phase, median/min/p90 latency,
     /// arena size, peak resident memory, and the top kernels by time.
     Bench(BenchArgs),
+    /// Prune the weights of Conv, Gemm and MatMul layers and write the model back as ONNX.
+    ///
+    /// BatchNormalization is folded first, so magnitudes are judged on the weights that will run;
+    /// the output is the input model with the pruned positions zeroed in its own initializers
+    /// (BatchNormalization nodes and everything else stay as they were). By default the first and
+    /// last weight layers and tensors under 4096 parameters stay dense; `--layer-sparsity` and
+    /// `--all-layers` override that. Prints one line per layer (density before and after, and why)
+    /// and totals.
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// The ONNX model.
+    model: PathBuf,
+    /// The pruned model to write (never the input; written to a temporary file, then renamed).
+    #[arg(short = 'o', long, value_name = "OUT.onnx")]
+    output: PathBuf,
+    /// `magnitude` (unstructured, smallest |w| first) or `nm` (N:M along the reduction dimension).
+    #[arg(long, default_value = "magnitude")]
+    method: String,
+    /// Fraction of zeros for `magnitude`, in [0, 1] [default: 0.5].
+    #[arg(long, value_name = "S")]
+    sparsity: Option<String>,
+    /// `global` (rank all pruned layers' magnitudes together) or `layer` (each layer to the
+    /// target) [default: global].
+    #[arg(long)]
+    scope: Option<String>,
+    /// The N:M pattern of `nm`: 2:4, 1:4, 2:8 or 4:8 [default: 2:4].
+    #[arg(long, value_name = "N:M")]
+    pattern: Option<String>,
+    /// Per-layer sparsity overrides, e.g. `conv1=0,fc.*=0.5` (`*` matches anything; a name is a
+    /// node name or a weight name, with or without `.weight`; 0 keeps a layer dense; with `nm`,
+    /// any other value applies the pattern).
+    #[arg(long, value_name = "NAME=S,...")]
+    layer_sparsity: Option<String>,
+    /// Prune every layer: no first/last/tiny-tensor exemptions.
+    #[arg(long)]
+    all_layers: bool,
+    #[command(flatten)]
+    dims: DimArgs,
 }
 
 #[derive(Args)]
@@ -192,6 +233,17 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
+        Command::Prune(args) => cli::prune::prune(cli::prune::PruneRequest {
+            dims: parse_dims(&args.dims)?,
+            model: args.model,
+            output: args.output,
+            method: args.method,
+            sparsity: args.sparsity,
+            scope: args.scope,
+            pattern: args.pattern,
+            layer_sparsity: args.layer_sparsity,
+            all_layers: args.all_layers,
+        }),
     }
 }
 

@@ -89,8 +89,9 @@ pub struct SparsityFacts {
     pub pattern: Pattern,
 }
 
-/// N:M candidates, finest first.
-const NM_CANDIDATES: [(usize, usize); 6] = [(1, 4), (2, 4), (1, 8), (2, 8), (3, 8), (4, 8)];
+/// N:M candidates, sparsest (`n / m`) first, so the tightest bound a weight meets is reported: a
+/// 2:8 weight also meets 2:4, and a 4:8 weight 2:4 only by chance.
+const NM_CANDIDATES: [(usize, usize); 6] = [(1, 8), (1, 4), (2, 8), (3, 8), (2, 4), (4, 8)];
 /// Block candidates, largest first.
 const BLOCK_CANDIDATES: [(usize, usize); 7] =
     [(8, 8), (4, 4), (8, 1), (1, 8), (4, 1), (1, 4), (2, 2)];
@@ -241,6 +242,27 @@ mod tests {
         let un = [1., 1., 1., 0., 0., 0., 0., 1., 0.];
         assert_eq!(facts(&[1, 9], &un).pattern, Pattern::Unstructured);
         assert!((facts(&[1, 9], &un).density() - 4.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn reports_the_sparsest_nm_bound() {
+        // Two nonzeros per 8, both in the first half of each group of 8: 2:8 (it also meets 2:4).
+        let two_eight = [
+            1., 0., 2., 0., 0., 0., 0., 0., 0., 0., 0., 0., 3., 4., 0., 0.,
+        ];
+        assert_eq!(
+            facts(&[1, 16], &two_eight).pattern,
+            Pattern::NM { n: 2, m: 8 }
+        );
+        // Along axis 0 (`B[K, N]`, K = 8): one nonzero per 4 rows of each column is 1:4.
+        let mut one_four = [0.0f32; 16];
+        for (c, r) in [(0, 0), (1, 2), (0, 5), (1, 7)] {
+            one_four[r * 2 + c] = 1.0;
+        }
+        assert_eq!(
+            facts(&[8, 2], &one_four).pattern,
+            Pattern::NM { n: 1, m: 4 }
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
 //! Subcommands of the `sparsec` binary that need more than a few lines.
 
 pub mod bench;
+pub mod prune;

@@ -6,8 +6,11 @@
 //! message) and frees each as it is decoded. The walk over the model lives in `import`, tensor decoding in
 //! [`tensor_proto`] (with external data in `external`), attribute access in `attrs`, and the
 //! per-op conversion rules in `ops` (one module per op family, each registering its converters).
+//! The way back, writing a pruned model as the user's own `ModelProto` with zeros applied, is
+//! [`export`].
 
 mod attrs;
+pub mod export;
 mod external;
 mod import;
 mod ops;

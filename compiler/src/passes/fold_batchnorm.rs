@@ -13,6 +13,7 @@
 
 use super::{PassContext, PassError};
 use sparsec_ir::{Graph, NodeId, Op, Tensor, ValueDef, ValueId};
+use std::collections::BTreeMap;
 
 /// Runs the pass.
 pub(super) fn run(graph: &mut Graph, cx: &mut PassContext) -> Result<bool, PassError> {
@@ -22,7 +23,7 @@ pub(super) fn run(graph: &mut Graph, cx: &mut PassContext) -> Result<bool, PassE
             continue;
         }
         let name = graph.node(n).name.clone();
-        if let Some(bn) = fold(graph, n) {
+        if let Some(bn) = fold(graph, n, &mut cx.derived_from) {
             cx.notes
                 .push(format!("fold-batchnorm: folded `{bn}` into `{name}`"));
             changed = true;
@@ -38,8 +39,13 @@ fn const_f32(graph: &Graph, v: Option<ValueId>) -> Option<Vec<f32>> {
 
 /// Folds the BN reading the result of `producer` into it, if there is one that qualifies;
 /// returns the BN's name when it did. `producer` keeps its id and is rebuilt with the new
-/// operands (an omitted bias operand becomes present).
-fn fold(graph: &mut Graph, producer: NodeId) -> Option<String> {
+/// operands (an omitted bias operand becomes present). The new weight is recorded in `derived`
+/// as computed from the old one (same zero positions: only a per-channel scale differs).
+fn fold(
+    graph: &mut Graph,
+    producer: NodeId,
+    derived: &mut BTreeMap<ValueId, ValueId>,
+) -> Option<String> {
     let node = graph.node(producer);
     if !matches!(node.op, Op::Conv { .. } | Op::Gemm { .. }) || node.outputs.len() != 1 {
         return None;
@@ -159,6 +165,7 @@ fn fold(graph: &mut Graph, producer: NodeId) -> Option<String> {
         _ => return None,
     };
     let (w2, b2, op) = done;
+    derived.insert(w2, node.inputs[1]?);
     // Graph offers no way to add an operand, so the producer is replaced by a node with three.
     let bn_value = graph.value(bn_out).clone();
     let bn_name = graph.node(bn).name.clone();

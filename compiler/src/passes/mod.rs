@@ -8,11 +8,21 @@ mod dce;
 mod fold_batchnorm;
 mod fold_constants;
 mod infer_shapes;
+mod prune_magnitude;
+mod prune_nm;
+mod prune_policy;
+#[cfg(test)]
+mod prune_test_util;
 
 pub use fold_constants::{const_results, fold_node};
 pub use infer_shapes::infer_node;
+pub use prune_policy::{
+    glob_match, parse_layer_sparsity, parse_sparsity, root_weight, LayerOverride, NmPattern,
+    PruneOptions, PrunePolicy, PruneScope, PrunedLayer, NM_PATTERNS,
+};
 
-use sparsec_ir::Graph;
+use sparsec_ir::{Graph, ValueId};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -45,6 +55,14 @@ pub enum PassError {
 pub struct PassContext {
     /// Log lines passes want the user to see (what they did, per layer).
     pub notes: Vec<String>,
+    /// Options of the pruning passes.
+    pub prune: PruneOptions,
+    /// Provenance of weights passes created: new weight -> the weight it was computed from, when
+    /// the two have zeros at the same positions (a per-output-channel rescale, or pruning). An
+    /// exporter follows it back to the model's own initializer ([`root_weight`]).
+    pub derived_from: BTreeMap<ValueId, ValueId>,
+    /// What the pruning passes did, one entry per prunable layer they considered.
+    pub pruned: Vec<PrunedLayer>,
 }
 
 /// A registered pass.
@@ -74,6 +92,16 @@ pub const PASSES: &[PassInfo] = &[
         name: "fold-batchnorm",
         description: "fold an inference BatchNormalization into the Conv or constant-weight Gemm feeding it",
         run: fold_batchnorm::run,
+    },
+    PassInfo {
+        name: "prune-magnitude",
+        description: "zero the smallest-magnitude weights of Conv/Gemm/MatMul layers (global or per-layer target; not in the default pipeline)",
+        run: prune_magnitude::run,
+    },
+    PassInfo {
+        name: "prune-nm",
+        description: "keep the N largest of every M consecutive weights along the reduction dimension (2:4 default; not in the default pipeline)",
+        run: prune_nm::run,
     },
     PassInfo {
         name: "dce",
@@ -151,18 +179,28 @@ impl RunReport {
     }
 }
 
-/// Runs `pipeline` over `graph`.
+/// Runs `pipeline` over `graph` with default pass options.
 pub fn run_pipeline(
     graph: &mut Graph,
     pipeline: &[&str],
     opts: &RunOptions,
 ) -> Result<RunReport, PassError> {
-    let mut cx = PassContext::default();
+    run_pipeline_with(graph, pipeline, opts, &mut PassContext::default())
+}
+
+/// Runs `pipeline` over `graph` in the context `cx` (its options, e.g. `cx.prune`, are read by the
+/// passes; what they record stays in it, except the notes, which move to the report).
+pub fn run_pipeline_with(
+    graph: &mut Graph,
+    pipeline: &[&str],
+    opts: &RunOptions,
+    cx: &mut PassContext,
+) -> Result<RunReport, PassError> {
     let mut report = RunReport::default();
     for name in pipeline {
         let pass = find_pass(name)?;
         let start = Instant::now();
-        let changed = (pass.run)(graph, &mut cx)?;
+        let changed = (pass.run)(graph, cx)?;
         report.timings.push((pass.name, changed, start.elapsed()));
         if opts.verify {
             if let Err(errors) = sparsec_ir::verify(graph) {
@@ -180,6 +218,6 @@ pub fn run_pipeline(
             break;
         }
     }
-    report.notes = cx.notes;
+    report.notes = std::mem::take(&mut cx.notes);
     Ok(report)
 }

@@ -5,13 +5,16 @@ For each case (digits MLP and CNN at batch 1 and 256, tiny BERT, the nine materi
 architectures) it writes one random input set (fixed seed, the model's dtypes) as `.npy` files in a
 temporary folder, then for each thread count runs `sparsec bench MODEL --json --input ...
 --threads T --warmup W --iterations K` and `bench/ort_runner.py` (ONNX Runtime with the same
-threads, warmup and iterations) as separate processes on the same file and inputs. It prints one
-table row per case and thread count: median times, their ratio, compile times and each process's
-peak resident memory (measured through GNU time or a small launcher, see `rss_wrapper`). A failing
-`sparsec bench` (for example on an unsupported model) is shown in the row and the run continues.
+threads, warmup and iterations) as separate processes on the same file and inputs, alternating
+the two sides `--rounds` times (each round swaps which side goes first) so that a burst of load on
+the shared machine does not skew only one side. It prints one table row per case and thread count:
+the median of the per-round medians of each side, their ratio (with the spread of the per-round
+ratios in the note), compile times and each side's highest peak resident memory (measured through
+GNU time or a small launcher, see `rss_wrapper`). A failing `sparsec bench` (for example on an
+unsupported model) is shown in the row and the run continues.
 
 Usage: python3 bench/run.py [--threads 1,2] [--models NAME[:BATCH],...] [--sparsec PATH]
-       [--iterations K] [--warmup W] [--json OUT]
+       [--iterations K] [--warmup W] [--rounds R] [--json OUT]
 """
 
 from __future__ import annotations
@@ -156,6 +159,40 @@ def parse_json_result(child: ChildResult, who: str) -> tuple[dict | None, str | 
     return obj, None
 
 
+def median(xs: list[float]) -> float:
+    """The median of a non-empty list (the mean of the middle two for an even length)."""
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def combine_rounds(
+    children: list[ChildResult], who: str
+) -> tuple[dict | None, str | None, int | None]:
+    """Merge the rounds of one side: its result, an error line, and the highest peak RSS.
+
+    The result is the last successful round's JSON object with `median_ms` and `compile_ms`
+    replaced by the median over the rounds, and `round_medians_ms` / `round_compile_ms` holding
+    each round's value. A failing round makes the whole side an error (the first one is kept).
+    """
+    objs = []
+    for child in children:
+        obj, err = parse_json_result(child, who)
+        if err:
+            return None, err, child.peak_rss_bytes
+        objs.append(obj)
+    peaks = [c.peak_rss_bytes for c in children if c.peak_rss_bytes is not None]
+    peak = max(peaks) if peaks else None
+    merged = dict(objs[-1])
+    merged["round_medians_ms"] = [o["median_ms"] for o in objs]
+    merged["median_ms"] = median(merged["round_medians_ms"])
+    compiles = [o["compile_ms"] for o in objs if isinstance(o.get("compile_ms"), (int, float))]
+    if compiles:
+        merged["round_compile_ms"] = compiles
+        merged["compile_ms"] = median(compiles)
+    return merged, None, peak
+
+
 def make_inputs(
     case: Case, model, folder: Path, seed: int
 ) -> tuple[dict[str, Path], dict[str, int]]:
@@ -266,33 +303,47 @@ def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dic
         common = ["--warmup", str(args.warmup), "--iterations", str(args.iterations)]
         for threads in args.threads:
             per_t = common + ["--threads", str(threads)]
+            dim_args = [a for k, v in dims.items() for a in ("--dim", f"{k}={v}")]
+            sp_cmd = [args.sparsec, "bench", str(case.path), "--json"]
+            sp_cmd += [*input_args, *dim_args, *per_t]
+            ort_cmd = [sys.executable, str(ORT_RUNNER), str(case.path), *input_args, *per_t]
+            sides = [] if args.skip_sparsec else [("sparsec", sp_cmd)]
+            sides.append(("ORT", ort_cmd))
+            runs = {who: [] for who, _ in sides}
+            for r in range(args.rounds):
+                # Alternate which side goes first, so a slow phase of the machine does not always
+                # land on the same side.
+                for who, cmd in sides if r % 2 == 0 else sides[::-1]:
+                    runs[who].append(run_child(cmd, args.timeout, args.wrapper))
             result = {"model": case.name, "batch": case.batch, "threads": threads}
             notes = []
             sp = None
             if not args.skip_sparsec:
-                dim_args = [a for k, v in dims.items() for a in ("--dim", f"{k}={v}")]
-                cmd = [args.sparsec, "bench", str(case.path), "--json"]
-                cmd += [*input_args, *dim_args, *per_t]
-                child = run_child(cmd, args.timeout, args.wrapper)
-                sp, err = parse_json_result(child, "sparsec")
+                sp, err, peak = combine_rounds(runs["sparsec"], "sparsec")
                 result["sparsec"] = sp if sp is not None else {"error": err}
-                result["sparsec_peak_rss_bytes"] = child.peak_rss_bytes
+                result["sparsec_peak_rss_bytes"] = peak
                 if err:
                     notes.append(err)
-            cmd = [sys.executable, str(ORT_RUNNER), str(case.path), *input_args, *per_t]
-            child = run_child(cmd, args.timeout, args.wrapper)
-            ot, err = parse_json_result(child, "ORT")
+            ot, err, ort_peak = combine_rounds(runs["ORT"], "ORT")
             result["ort"] = ot if ot is not None else {"error": err}
-            result["ort_peak_rss_bytes"] = child.peak_rss_bytes
+            result["ort_peak_rss_bytes"] = ort_peak
             if err:
                 notes.append(err)
             ratio = None
             if sp and ot and ot["median_ms"] > 0:
                 ratio = sp["median_ms"] / ot["median_ms"]
             result["ratio"] = ratio
+            if sp and ot:
+                # The spread of the per-round ratios shows how far to trust the median one.
+                per_round = [
+                    a / b for a, b in zip(sp["round_medians_ms"], ot["round_medians_ms"]) if b > 0
+                ]
+                result["round_ratios"] = per_round
+                if len(per_round) > 1:
+                    notes.append(f"round ratios {min(per_round):.2f}-{max(per_round):.2f}")
             ort_net = None
-            if child.peak_rss_bytes is not None and baseline is not None:
-                ort_net = max(child.peak_rss_bytes - baseline, 0)
+            if ort_peak is not None and baseline is not None:
+                ort_net = max(ort_peak - baseline, 0)
             cells = [
                 case.name,
                 str(case.batch),
@@ -363,6 +414,12 @@ def parse_args(argv=None):
         "--iterations", type=int, default=20, help="timed runs per side (default 20)"
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="sparsec/ORT process pairs per case and thread count, alternated (default 3)",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write every result to this JSON file")
     parser.add_argument(
         "--shared", help="shared data folder (default $SPARSEC_SHARED or ../shared)"
@@ -380,8 +437,8 @@ def parse_args(argv=None):
         parser.error(f"--threads `{args.threads}`: expected comma-separated integers")
     if not args.threads or min(args.threads) < 1:
         parser.error("--threads: every count must be at least 1")
-    if args.iterations < 1 or args.warmup < 0:
-        parser.error("--iterations must be at least 1 and --warmup at least 0")
+    if args.iterations < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--iterations and --rounds must be at least 1 and --warmup at least 0")
     args.models = [m for group in args.models or [] for m in group.split(",") if m]
     return args
 
@@ -408,7 +465,8 @@ def main(argv=None) -> int:
     info["peak_rss_method"] = rss_method
     print(
         f"# {info['cpu']}, {info['cores']} cores, onnxruntime {info['onnxruntime']}, "
-        f"warmup {args.warmup}, median of {args.iterations} runs per side"
+        f"warmup {args.warmup}, {args.rounds} alternating rounds of {args.iterations} runs "
+        "per side, median of the round medians"
     )
     print(row_text([name for name, _ in COLUMNS]))
     results = []
@@ -425,6 +483,7 @@ def main(argv=None) -> int:
                 "threads": args.threads,
                 "warmup": args.warmup,
                 "iterations": args.iterations,
+                "rounds": args.rounds,
                 "seed": args.seed,
                 "sparsec": args.sparsec,
             },

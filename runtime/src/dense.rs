@@ -5,8 +5,9 @@
 //! the MLP, BERT and ResNet-50 shapes measured by `examples/gemm_compare.rs`, and much faster on
 //! batch-1 products (`M = 1`), where `matrixmultiply` has no GEMV path. The call is always
 //! single-threaded: the runtime's pool parallelizes by calling it on disjoint slices of the
-//! output. The library keeps its packing buffers in thread-local storage, so a call allocates
-//! nothing once a thread has warmed up.
+//! output. The library keeps its main packing buffer in thread-local storage, but still allocates
+//! small bookkeeping (and the packed `B` when it packs it) on each call, so callers should not cut
+//! a product into many tiny calls.
 
 /// `C = alpha * A * B + beta * C` in f32, single-threaded.
 ///

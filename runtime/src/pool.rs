@@ -1,13 +1,22 @@
 //! The thread pool: persistent worker threads that split a range `0..work` into contiguous chunks.
 //!
-//! `parallel_for` publishes one job (the closure and its chunk boundaries) under a mutex and wakes
-//! the workers through a condition variable; the caller and the workers then take chunks from a
-//! shared counter until none is left, and the caller waits until every chunk has finished before it
-//! returns, so the closure may borrow from the caller's stack. Between loops a worker spins for a
-//! short, bounded time (watching an atomic job counter) before it blocks on the condition variable,
-//! and the caller likewise spins briefly before it sleeps waiting for the last chunk: kernel steps
-//! follow each other within microseconds, and a futex wake-up costs about as much. A panic inside a chunk is caught, the remaining chunks still complete,
-//! and the first panic is resumed on the calling thread.
+//! `parallel_for` publishes one job (the closure, the range and the grain) under a mutex and wakes
+//! the workers through a condition variable; the caller and the workers then claim chunks from the
+//! front of the unclaimed range until none is left, and the caller waits until every chunk has
+//! finished before it returns, so the closure may borrow from the caller's stack.
+//!
+//! Chunks are guided: each claim takes `1 / threads` of what is left (never less than the grain),
+//! so the first chunks are large (few, efficient kernel calls) and the last ones small. A thread
+//! that starts late (a worker still waking up) or is preempted by another process on a shared
+//! machine then simply claims less, instead of every other thread waiting for its fixed share.
+//!
+//! Between loops a worker spins for a bounded time (watching an atomic job counter) before it
+//! blocks on the condition variable, and the caller likewise spins before it sleeps waiting for the
+//! last chunk: kernel steps follow each other within microseconds, while a futex wake-up costs tens
+//! of microseconds. Past its first microseconds a spin yields the core on every round, so spinning
+//! threads do not starve other runnable threads on a loaded machine. A panic inside a chunk is
+//! caught, the remaining chunks still complete, and the first panic is resumed on the calling
+//! thread.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,10 +25,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long an idle thread spins before it sleeps, by default. Short: on a loaded machine with
-/// more runnable threads than cores, longer spins measured slower (they take the core from the
-/// thread that has work); tune it with [`ThreadPool::with_spin`] on a quiet machine.
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(5);
+/// How long an idle thread spins (yielding after [`BUSY_SPIN`]) before it sleeps, by default:
+/// longer than the gap between two kernel steps, so consecutive steps do not pay a futex wake-up
+/// each. Tune it with [`ThreadPool::with_spin`].
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+/// How long a spin runs without yielding the core.
+const BUSY_SPIN: Duration = Duration::from_micros(5);
 
 /// The closure type of a job: computes `begin..end` of the range.
 type ChunkFn = dyn Fn(usize, usize) + Sync;
@@ -38,7 +50,7 @@ struct Shared {
     state: Mutex<State>,
     /// Counts published jobs; idle workers spin on it before sleeping.
     epoch: AtomicU64,
-    /// Mirror of `State::pending`, for the caller to spin on.
+    /// Mirror of `State::unfinished`, for the caller to spin on.
     remaining: AtomicUsize,
     /// Spin time before sleeping.
     spin: Duration,
@@ -50,12 +62,15 @@ struct Shared {
 
 struct State {
     /// The current job's closure with its lifetime erased; only dereferenced while the job is in
-    /// flight, and the publishing caller does not return before `pending` reaches zero.
+    /// flight, and the publishing caller does not return before `unfinished` reaches zero.
     job: Option<*const ChunkFn>,
     work: usize,
-    chunks: usize,
+    /// Smallest chunk handed out (except when less is left).
+    grain: usize,
+    /// Start of the unclaimed part of `0..work`.
     next: usize,
-    pending: usize,
+    /// Units of `0..work` not finished yet (claimed or not).
+    unfinished: usize,
     panic: Option<Box<dyn Any + Send>>,
     /// Workers blocked on `work_ready` (publishing skips the wake-up call when there are none).
     sleepers: usize,
@@ -72,10 +87,22 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Bounds of chunk `i` of `chunks` equal contiguous chunks of `0..work`.
-fn chunk_bounds(work: usize, chunks: usize, i: usize) -> (usize, usize) {
-    let at = |k: usize| (work as u128 * k as u128 / chunks as u128) as usize;
-    (at(i), at(i + 1))
+impl State {
+    /// Claims the next chunk of the job for one of `threads` threads: `1 / threads` of the
+    /// unclaimed range, at least `grain`, and all of it when the rest would be under `grain`.
+    fn claim(&mut self, threads: usize) -> Option<(usize, usize)> {
+        let left = self.work - self.next;
+        if self.job.is_none() || left == 0 {
+            return None;
+        }
+        let mut size = left.div_ceil(threads).max(self.grain);
+        if left - size.min(left) < self.grain {
+            size = left;
+        }
+        let b = self.next;
+        self.next += size;
+        Some((b, self.next))
+    }
 }
 
 impl ThreadPool {
@@ -93,9 +120,9 @@ impl ThreadPool {
             state: Mutex::new(State {
                 job: None,
                 work: 0,
-                chunks: 0,
+                grain: 1,
                 next: 0,
-                pending: 0,
+                unfinished: 0,
                 panic: None,
                 sleepers: 0,
                 shutdown: false,
@@ -116,7 +143,7 @@ impl ThreadPool {
             let shared = Arc::clone(&pool.shared);
             let handle = std::thread::Builder::new()
                 .name(format!("sparsec-worker-{i}"))
-                .spawn(move || worker_loop(&shared))?;
+                .spawn(move || worker_loop(&shared, threads))?;
             pool.workers.push(handle);
         }
         Ok(pool)
@@ -127,17 +154,18 @@ impl ThreadPool {
         self.threads
     }
 
-    /// Calls `f(begin, end)` over contiguous chunks that cover `0..work` exactly once: at most
-    /// `threads` chunks, each at least `grain` long (a single chunk when `work < 2 * grain`).
-    /// Nothing is called when `work == 0`. With one thread, or when the pool is already running a
-    /// loop (a nested or concurrent call), `f(0, work)` runs inline. A panic in `f` is resumed
-    /// here after every other chunk has finished.
+    /// Calls `f(begin, end)` over contiguous chunks that cover `0..work` exactly once, each at
+    /// least `grain` long (a single chunk when `work < 2 * grain`), claimed by the threads as they
+    /// become free (see the module doc for their sizes). Nothing is called when `work == 0`. With
+    /// one thread, or when the pool is already running a loop (a nested or concurrent call),
+    /// `f(0, work)` runs inline. A panic in `f` is resumed here after every other chunk has
+    /// finished.
     pub fn parallel_for(&self, work: usize, grain: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         if work == 0 {
             return;
         }
-        let chunks = self.threads.min(work / grain.max(1)).max(1);
-        if chunks == 1 {
+        let grain = grain.max(1);
+        if self.threads == 1 || work < 2 * grain {
             return f(0, work);
         }
         let _busy = match self.busy.try_lock() {
@@ -157,39 +185,43 @@ impl ThreadPool {
             };
             st.job = Some(erased);
             st.work = work;
-            st.chunks = chunks;
-            st.next = 1; // The caller's first chunk, claimed without another trip through the lock.
-            st.pending = chunks;
+            st.grain = grain;
+            st.next = 0;
+            st.unfinished = work;
             st.panic = None;
-            shared.remaining.store(chunks, Ordering::Release);
+            shared.remaining.store(work, Ordering::Release);
             shared.epoch.fetch_add(1, Ordering::Release);
-            st.sleepers > 0
+            // The caller's first chunk, claimed without another trip through the lock.
+            let first = st.claim(self.threads);
+            (st.sleepers > 0, first)
         };
+        let (wake, first) = wake;
         if wake {
             shared.work_ready.notify_all();
         }
 
         // The caller takes chunks too, so the loop progresses even while the workers are asleep.
-        let mut i = 0;
+        let mut chunk = first;
         let mut st = loop {
-            let (b, e) = chunk_bounds(work, chunks, i);
+            let Some((b, e)) = chunk else {
+                break lock(&shared.state);
+            };
             let result = panic::catch_unwind(AssertUnwindSafe(|| f(b, e)));
             let mut st = lock(&shared.state);
-            finish_chunk(shared, &mut st, result);
-            if st.next >= st.chunks {
+            finish_chunk(shared, &mut st, e - b, result);
+            chunk = st.claim(self.threads);
+            if chunk.is_none() {
                 break st;
             }
-            i = st.next;
-            st.next += 1;
         };
-        if st.pending > 0 {
+        if st.unfinished > 0 {
             drop(st);
             spin_until(shared.spin, || {
                 shared.remaining.load(Ordering::Acquire) == 0
             });
             st = lock(&shared.state);
         }
-        while st.pending > 0 {
+        while st.unfinished > 0 {
             st = shared
                 .work_done
                 .wait(st)
@@ -205,19 +237,21 @@ impl ThreadPool {
     }
 }
 
-/// Records the end of one chunk (and its panic, if it is the first); wakes the caller after the last.
-fn finish_chunk(shared: &Shared, st: &mut State, result: std::thread::Result<()>) {
+/// Records the end of a chunk of `len` units (and its panic, if it is the first); wakes the caller
+/// after the last.
+fn finish_chunk(shared: &Shared, st: &mut State, len: usize, result: std::thread::Result<()>) {
     if let Err(p) = result {
         st.panic.get_or_insert(p);
     }
-    st.pending -= 1;
-    shared.remaining.store(st.pending, Ordering::Release);
-    if st.pending == 0 {
+    st.unfinished -= len;
+    shared.remaining.store(st.unfinished, Ordering::Release);
+    if st.unfinished == 0 {
         shared.work_done.notify_all();
     }
 }
 
-/// Spins (for at most `limit`) until `done` holds.
+/// Spins (for at most `limit`) until `done` holds, yielding the core on every round after
+/// [`BUSY_SPIN`].
 fn spin_until(limit: Duration, done: impl Fn() -> bool) {
     if limit.is_zero() {
         return;
@@ -230,31 +264,32 @@ fn spin_until(limit: Duration, done: impl Fn() -> bool) {
             }
             std::hint::spin_loop();
         }
-        if start.elapsed() >= limit {
+        let spent = start.elapsed();
+        if spent >= limit {
             return;
+        }
+        if spent >= BUSY_SPIN {
+            std::thread::yield_now();
         }
     }
 }
 
-fn worker_loop(shared: &Shared) {
+fn worker_loop(shared: &Shared, threads: usize) {
     let mut st = lock(&shared.state);
     let mut seen = shared.epoch.load(Ordering::Acquire);
     loop {
         if st.shutdown {
             return;
         }
-        match st.job {
-            Some(job) if st.next < st.chunks => {
-                let i = st.next;
-                st.next += 1;
-                let (b, e) = chunk_bounds(st.work, st.chunks, i);
+        match (st.job, st.claim(threads)) {
+            (Some(job), Some((b, e))) => {
                 drop(st);
-                // SAFETY: the job is in flight (this chunk is counted in `pending`), so the caller
-                // is still waiting inside `parallel_for` and the closure is alive.
+                // SAFETY: the job is in flight (this chunk is counted in `unfinished`), so the
+                // caller is still waiting inside `parallel_for` and the closure is alive.
                 let f = unsafe { &*job };
                 let result = panic::catch_unwind(AssertUnwindSafe(|| f(b, e)));
                 st = lock(&shared.state);
-                finish_chunk(shared, &mut st, result);
+                finish_chunk(shared, &mut st, e - b, result);
             }
             _ => {
                 // Nothing to do: spin a little for the next job, then sleep until one is published.
@@ -263,7 +298,7 @@ fn worker_loop(shared: &Shared) {
                 spin_until(shared.spin, || shared.epoch.load(Ordering::Acquire) != seen);
                 st = lock(&shared.state);
                 seen = shared.epoch.load(Ordering::Acquire);
-                let idle = st.job.is_none() || st.next >= st.chunks;
+                let idle = st.job.is_none() || st.next >= st.work;
                 if idle && !st.shutdown {
                     st.sleepers += 1;
                     st = shared
@@ -328,8 +363,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Runs one loop and checks every index is covered exactly once by at most `threads` chunks of
-    /// at least `grain` (unless a single chunk covers everything).
+    /// Runs one loop and checks every index is covered exactly once by chunks of at least `grain`
+    /// (a single chunk when `work < 2 * grain`).
     fn check_cover(pool: &ThreadPool, work: usize, grain: usize) {
         let hits: Vec<AtomicUsize> = (0..work).map(|_| AtomicUsize::new(0)).collect();
         let chunks = Mutex::new(Vec::new());
@@ -348,28 +383,79 @@ mod tests {
             );
         }
         let chunks = chunks.into_inner().unwrap();
-        assert!(chunks.len() <= pool.threads(), "{chunks:?}");
+        if work > 0 && work < 2 * grain.max(1) {
+            assert_eq!(chunks, [(0, work)]);
+        }
         if chunks.len() > 1 {
             assert!(chunks.iter().all(|(b, e)| e - b >= grain), "{chunks:?}");
         }
     }
 
+    /// The guided sizes: `1 / threads` of what is left, at least the grain, the tail merged.
     #[test]
-    fn covers_every_index_once() {
-        for (threads, spin) in [1, 2, 3, 4, 7].into_iter().flat_map(|t| {
-            [
-                (t, Duration::ZERO),
-                (t, DEFAULT_SPIN),
-                (t, Duration::from_millis(1)),
-            ]
-        }) {
-            let pool = ThreadPool::with_spin(threads, spin).unwrap();
-            for work in [0, 1, 2, 3, 5, 8, 13, 64, 100, 1000] {
-                for grain in [0, 1, 2, 3, 7, 16, 500] {
-                    check_cover(&pool, work, grain);
-                }
+    fn claims_shrink_to_the_grain() {
+        let claims = |work: usize, grain: usize, threads: usize| {
+            let job: &ChunkFn = &|_, _| {};
+            let mut st = State {
+                job: Some(job as *const ChunkFn),
+                work,
+                grain,
+                next: 0,
+                unfinished: work,
+                panic: None,
+                sleepers: 0,
+                shutdown: false,
+            };
+            std::iter::from_fn(|| st.claim(threads)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            claims(100, 5, 2),
+            [(0, 50), (50, 75), (75, 88), (88, 94), (94, 100)]
+        );
+        assert_eq!(claims(10, 4, 2), [(0, 5), (5, 10)]);
+        assert_eq!(claims(7, 4, 2), [(0, 7)]);
+        assert_eq!(claims(9, 1, 3), [(0, 3), (3, 5), (5, 7), (7, 8), (8, 9)]);
+    }
+
+    #[test]
+    fn a_stalled_worker_leaves_its_share_to_the_caller() {
+        // The caller's first chunk waits until the worker holds a chunk; the worker then stays in
+        // it until the caller has run everything else, which it can only do by claiming every
+        // other chunk itself.
+        use std::sync::atomic::AtomicBool;
+        let pool = ThreadPool::new(2).unwrap();
+        let caller = std::thread::current().id();
+        let by_caller = AtomicUsize::new(0);
+        let held = AtomicUsize::new(0);
+        let released = AtomicBool::new(false);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let wait_for = |cond: &dyn Fn() -> bool| {
+            while !cond() {
+                assert!(Instant::now() < deadline, "timed out");
+                std::thread::sleep(Duration::from_micros(100));
             }
-        }
+        };
+        pool.parallel_for(1000, 10, &|b, e| {
+            if std::thread::current().id() == caller {
+                if b == 0 {
+                    wait_for(&|| held.load(Ordering::Acquire) > 0);
+                }
+                let done = by_caller.fetch_add(e - b, Ordering::AcqRel) + e - b;
+                if done + held.load(Ordering::Acquire) == 1000 {
+                    released.store(true, Ordering::Release);
+                }
+            } else {
+                assert_eq!(
+                    held.swap(e - b, Ordering::AcqRel),
+                    0,
+                    "a second worker chunk"
+                );
+                wait_for(&|| released.load(Ordering::Acquire));
+            }
+        });
+        let held = held.load(Ordering::Relaxed);
+        assert!(held > 0 && held <= 500, "worker chunk of {held}");
+        assert_eq!(by_caller.load(Ordering::Relaxed), 1000 - held);
     }
 
     #[test]

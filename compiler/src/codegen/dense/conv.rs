@@ -8,10 +8,16 @@
 //! - otherwise im2col: `X'` is built block by block of output pixels in a per-thread scratch
 //!   buffer (grown as needed, never shrunk) sized to stay in L2, then multiplied.
 //!
-//! The parallel dimension is `N x` output pixels when there are at least as many pixels as
-//! output channels (early layers), else `N x` output channels (late layers); depthwise always
-//! splits channels. Spatial axes are padded to three with unit sizes so one code path serves
-//! every rank.
+//! The parallel dimension is `N x` units of output pixels or of output channels. Pixel units are
+//! panels of [`PIXEL_PANEL`] pixels, the row count of the GEMM microkernel (the library puts the
+//! result's unit-stride axis, the pixels, along its rows), so the boundaries of the chunks the
+//! pool hands out never add a ragged panel, and im2col blocks are evened out within a chunk
+//! instead of leaving a small remainder. Pixels are split when the image has at least as many
+//! pixels as output channels (early layers) and, on the im2col path, also while it has enough
+//! panels to share ([`MIN_IM2COL_PANELS`]): splitting channels there would make every chunk
+//! rebuild the same im2col block. Late layers split [`CHANNEL_UNIT`] channels at a time;
+//! depthwise splits channels one by one. Spatial axes are padded to three with unit sizes so one
+//! code path serves every rank.
 
 use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
@@ -28,6 +34,32 @@ const SCRATCH_FLOATS: usize = 1 << 17;
 
 /// Fewest output pixels per im2col block, so each GEMM stays wide enough to run at speed.
 const MIN_PIXEL_BLOCK: usize = 64;
+
+/// Output pixels per pixel unit: the row count of the `gemm` crate's f32 microkernel (AVX2 + FMA).
+const PIXEL_PANEL: usize = 16;
+
+/// Output channels per channel unit of a GEMM path.
+const CHANNEL_UNIT: usize = 8;
+
+/// The im2col path splits pixels, even with fewer pixels than channels, from this many panels.
+const MIN_IM2COL_PANELS: usize = 8;
+
+/// Fewest output channels per chunk of a GEMM path split by channels: every such chunk repeats
+/// the work on the shared operand (the im2col block, or the library's packing of `X`), about as
+/// costly as a GEMM over a few channels, so chunks must be wide enough to amortize it.
+const MIN_CHUNK_CHANNELS: usize = 64;
+
+/// Fewest output pixels per chunk of a split by pixels (every chunk streams all of `W`).
+const MIN_CHUNK_PIXELS: usize = 32;
+
+/// How the parallel dimension of an image is cut into units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Split {
+    /// Units of `unit` output pixels (all channels).
+    Pixels,
+    /// Units of `unit` output channels (all pixels).
+    Channels,
+}
 
 thread_local! {
     /// The im2col buffer of this thread.
@@ -59,7 +91,10 @@ pub(crate) struct ConvPlan {
     dil: [usize; 3],
     pad: [usize; 3],
     path: Path,
-    split_channels: bool,
+    split: Split,
+    /// Pixels or channels per unit of the parallel dimension.
+    unit: usize,
+    /// Most pixels per im2col block (a multiple of [`PIXEL_PANEL`]).
     pixel_block: usize,
     x: usize,
     w: usize,
@@ -85,6 +120,11 @@ impl ConvPlan {
     pub(crate) fn path_kind(&self) -> Path {
         self.path
     }
+    /// The split and the unit chosen for this convolution.
+    #[cfg(test)]
+    pub(crate) fn split_kind(&self) -> (Split, usize) {
+        (self.split, self.unit)
+    }
     fn cin_g(&self) -> usize {
         self.c_in / self.group
     }
@@ -100,12 +140,37 @@ impl ConvPlan {
     fn p_out(&self) -> usize {
         self.y_sp.iter().product()
     }
-    fn dim(&self) -> usize {
-        if self.split_channels {
-            self.c_out
-        } else {
-            self.p_out()
+    /// Pixels or channels of one image along the split.
+    fn extent(&self) -> usize {
+        match self.split {
+            Split::Pixels => self.p_out(),
+            Split::Channels => self.c_out,
         }
+    }
+    /// Units of the parallel dimension per image.
+    fn dim(&self) -> usize {
+        self.extent().div_ceil(self.unit)
+    }
+
+    /// Chooses the split and the unit for the path, and the im2col block size.
+    fn set_split(&mut self) {
+        let (p_out, c_out) = (self.p_out(), self.c_out);
+        let panels = p_out.div_ceil(PIXEL_PANEL);
+        let pixels = match self.path {
+            Path::Depthwise => false,
+            Path::Pointwise => p_out >= c_out,
+            Path::Im2col => p_out >= c_out || panels >= MIN_IM2COL_PANELS,
+        };
+        (self.split, self.unit) = if pixels {
+            (Split::Pixels, PIXEL_PANEL)
+        } else if self.path == Path::Depthwise {
+            (Split::Channels, 1)
+        } else {
+            (Split::Channels, CHANNEL_UNIT)
+        };
+        let kg = (self.cin_g() * self.kk()).max(1);
+        self.pixel_block =
+            ((SCRATCH_FLOATS / kg).max(MIN_PIXEL_BLOCK) / PIXEL_PANEL).max(1) * PIXEL_PANEL;
     }
 
     /// Computes units `begin..end` of `n x dim`.
@@ -113,7 +178,7 @@ impl ConvPlan {
     /// # Safety
     /// `args` must hold the buffers the plan was built for.
     unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
-        let d = self.dim();
+        let (d, extent) = (self.dim(), self.extent());
         if d == 0 {
             return;
         }
@@ -123,10 +188,10 @@ impl ConvPlan {
             let lo = u % d;
             let hi = (end - b * d).min(d);
             u = b * d + hi;
-            let (c, p) = if self.split_channels {
-                ((lo, hi), (0, self.p_out()))
-            } else {
-                ((0, self.c_out), (lo, hi))
+            let range = (lo * self.unit, (hi * self.unit).min(extent));
+            let (c, p) = match self.split {
+                Split::Channels => (range, (0, self.p_out())),
+                Split::Pixels => ((0, self.c_out), range),
             };
             // SAFETY: forwarded from the caller.
             unsafe {
@@ -148,10 +213,13 @@ impl ConvPlan {
         let x = args[self.x] as *const f32;
         let w = args[self.w] as *const f32;
         let out = args[self.out] as *mut f32;
+        // Even blocks of whole panels (the last may be shorter), at most `pixel_block` long.
+        let len = p.1 - p.0;
         let pb = if self.path == Path::Pointwise {
-            p.1 - p.0
+            len
         } else {
-            self.pixel_block
+            let blocks = len.div_ceil(self.pixel_block).max(1);
+            len.div_ceil(blocks).next_multiple_of(PIXEL_PANEL)
         };
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
@@ -379,7 +447,7 @@ fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
 ///
 /// Arguments, in order: `X`; `W`; the bias operand when present; the epilogue operands in
 /// epilogue order; the result. A `Bias` epilogue is indexed by output channel. The parallel
-/// dimension is `N x` output pixels or `N x` output channels (see the module doc).
+/// dimension is `N x` units of output pixels or of output channels (see the module doc).
 pub fn lower_conv(
     graph: &Graph,
     node: NodeId,
@@ -406,15 +474,21 @@ pub fn lower_conv_path(
             ));
         }
         plan.path = p;
-        plan.split_channels = plan.p_out() < plan.c_out;
+        plan.set_split();
     }
     let work = plan.n * plan.dim();
-    let flops_per_unit = if plan.split_channels {
-        2 * plan.cin_g() * plan.kk() * plan.p_out()
-    } else {
-        2 * plan.cin_g() * plan.kk() * plan.c_out
+    let flops_per_unit = match plan.split {
+        Split::Channels => 2 * plan.cin_g() * plan.kk() * plan.p_out() * plan.unit,
+        Split::Pixels => 2 * plan.cin_g() * plan.kk() * plan.c_out * plan.unit,
     };
-    let grain = grain_for(flops_per_unit, work);
+    let min_units = match (plan.split, plan.path) {
+        (_, Path::Depthwise) => 1,
+        (Split::Channels, _) => MIN_CHUNK_CHANNELS / plan.unit,
+        (Split::Pixels, _) => MIN_CHUNK_PIXELS / plan.unit,
+    };
+    let grain = grain_for(flops_per_unit, work)
+        .max(min_units)
+        .min(work.max(1));
     Ok(LoweredKernel {
         kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
             // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
@@ -552,9 +626,7 @@ pub(crate) fn build_plan(
     } else {
         Path::Im2col
     };
-    let p_out: usize = ys.iter().product();
-    let kg = (c_in / g) * kk;
-    let plan = ConvPlan {
+    let mut plan = ConvPlan {
         n,
         c_in,
         c_out,
@@ -566,12 +638,14 @@ pub(crate) fn build_plan(
         dil: pad3(&dil, 1),
         pad: pad3(&pad, 0),
         path,
-        split_channels: path == Path::Depthwise || p_out < c_out,
-        pixel_block: (SCRATCH_FLOATS / kg.max(1)).max(MIN_PIXEL_BLOCK),
+        split: Split::Pixels,
+        unit: 1,
+        pixel_block: PIXEL_PANEL,
         x: 0,
         w: 1,
         epi,
         out: args.len() - 1,
     };
+    plan.set_split();
     Ok((plan, args, op))
 }

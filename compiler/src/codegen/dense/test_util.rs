@@ -57,6 +57,29 @@ impl Env {
         v
     }
 
+    /// A graph input of the given shape without data (for plans that are built, not run).
+    pub fn input_shape(&mut self, shape: &[usize]) -> ValueId {
+        self.seed += 1;
+        let ty = sparsec_ir::TensorType::known(sparsec_ir::DType::F32, shape);
+        self.g.add_input(format!("in{}", self.seed), ty)
+    }
+
+    /// A zero weight of the given shape that no one will run (for plans that are built only).
+    pub fn weight_shape(&mut self, shape: &[usize]) -> ValueId {
+        self.seed += 1;
+        let n = shape.iter().product();
+        let t = Tensor::from_f32(shape, vec![0.0; n]);
+        self.g.add_weight(format!("w{}", self.seed), t)
+    }
+
+    /// Adds a node with a given f32 result shape and no data (for plans that are built only).
+    pub fn node_shape(&mut self, op: Op, inputs: Vec<Option<ValueId>>, out: &[usize]) -> NodeId {
+        let ty = sparsec_ir::TensorType::known(sparsec_ir::DType::F32, out);
+        let n = self.g.add_node("n", op, inputs, vec![("y".into(), ty)]);
+        self.g.set_outputs(vec![self.g.node(n).outputs[0]]);
+        n
+    }
+
     /// Adds a node whose result type is what the interpreter computes.
     pub fn node(&mut self, op: Op, inputs: Vec<Option<ValueId>>) -> NodeId {
         let args: Vec<Option<&Tensor>> = inputs.iter().map(|v| v.map(|v| &self.data[&v])).collect();

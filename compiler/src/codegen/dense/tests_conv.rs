@@ -1,6 +1,6 @@
 //! Tests of `lower_conv` against the interpreter: every path, geometry and epilogue.
 
-use super::conv::{build_plan, Path};
+use super::conv::{build_plan, Path, Split};
 use super::lower_conv;
 use super::test_util::{check, Env};
 use crate::codegen::Epilogue;
@@ -76,6 +76,25 @@ fn cases() -> Vec<C> {
             pads: &[1, 1, 1, 1],
             ..c(&[2, 4, 2, 2], &[12, 2, 3, 3], 2, Im2col)
         },
+        // Pixel panels with a ragged last one, im2col blocks evened out inside each chunk.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 600, 13, 11], &[3, 600, 3, 3], 1, Im2col)
+        },
+        // Fewer pixels than channels but enough panels: im2col still splits pixels.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[2, 3, 12, 12], &[160, 3, 3, 3], 1, Im2col)
+        },
+        // Channel units with a ragged last unit, across group boundaries.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 3, 3, 3], &[21, 3, 3, 3], 1, Im2col)
+        },
+        C {
+            pads: &[0, 1, 1, 0],
+            ..c(&[2, 6, 3, 2], &[27, 2, 3, 3], 3, Im2col)
+        },
         // Strided 1x1 and padded 1x1 go through im2col.
         C {
             strides: &[2, 2],
@@ -84,6 +103,8 @@ fn cases() -> Vec<C> {
         c(&[2, 5, 4, 3], &[7, 5, 1, 1], 1, Pointwise),
         c(&[1, 4, 5, 5], &[6, 2, 1, 1], 2, Pointwise),
         c(&[1, 6, 2, 1], &[40, 6, 1, 1], 1, Pointwise),
+        c(&[2, 6, 2, 3], &[43, 6, 1, 1], 1, Pointwise),
+        c(&[1, 3, 7, 5], &[4, 3, 1, 1], 1, Pointwise),
         C {
             strides: &[2, 2],
             pads: &[1, 0, 1, 2],
@@ -193,5 +214,38 @@ fn forced_im2col_matches_on_every_case() {
             let err = super::lower_conv_path(&env.g, node, &[], Some(Path::Pointwise));
             assert!(err.is_err());
         }
+    }
+}
+
+#[test]
+fn splits_resnet50_shapes_as_intended() {
+    // `(input channels, output channels, input size, kernel, stride, pad)`, the split and unit.
+    let shapes = [
+        (3, 64, 224, 7, 2, 3, Split::Pixels, 16),
+        (64, 64, 56, 3, 1, 1, Split::Pixels, 16),
+        (256, 256, 14, 3, 1, 1, Split::Pixels, 16),
+        (512, 512, 7, 3, 1, 1, Split::Channels, 8),
+        (64, 256, 56, 1, 1, 0, Split::Pixels, 16),
+        (1024, 256, 14, 1, 1, 0, Split::Channels, 8),
+        (1024, 128, 14, 1, 1, 0, Split::Pixels, 16),
+        (256, 1024, 14, 1, 1, 0, Split::Channels, 8),
+        (512, 2048, 7, 1, 1, 0, Split::Channels, 8),
+    ];
+    for (ci, co, hw, k, st, pad, split, unit) in shapes {
+        let mut env = Env::new();
+        let x = env.input_shape(&[1, ci, hw, hw]);
+        let w = env.weight_shape(&[co, ci, k, k]);
+        let op = Op::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![],
+            pads: vec![pad as i64; 4],
+            strides: vec![st as i64; 2],
+        };
+        let o = (hw + 2 * pad - k) / st + 1;
+        let node = env.node_shape(op, vec![Some(x), Some(w), None], &[1, co, o, o]);
+        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+        assert_eq!(plan.split_kind(), (split, unit), "{ci}>{co} {hw} {k}x{k}");
     }
 }

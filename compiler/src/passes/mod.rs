@@ -4,13 +4,23 @@
 //! Each pass lives in its own file and is a function `fn(&mut Graph, &mut PassContext) ->
 //! Result<bool, PassError>` returning whether it changed the graph.
 
+mod channel_graph;
+#[cfg(test)]
+mod channel_test_util;
 mod dce;
 mod fold_batchnorm;
 mod fold_constants;
 mod infer_shapes;
+mod propagate_sparsity;
+mod prune_channels;
 
 pub use fold_constants::{const_results, fold_node};
 pub use infer_shapes::infer_node;
+pub use propagate_sparsity::propagate_sparsity;
+pub use prune_channels::{
+    channel_report, parse_channel_overrides, prune_channels, ChannelMode, ChannelNorm,
+    ChannelOptions, ChannelOverride, ChannelReport, PrunedUnit,
+};
 
 use sparsec_ir::Graph;
 use std::time::{Duration, Instant};
@@ -45,6 +55,8 @@ pub enum PassError {
 pub struct PassContext {
     /// Log lines passes want the user to see (what they did, per layer).
     pub notes: Vec<String>,
+    /// Options of `prune-channels`.
+    pub channels: ChannelOptions,
 }
 
 /// A registered pass.
@@ -74,6 +86,16 @@ pub const PASSES: &[PassInfo] = &[
         name: "fold-batchnorm",
         description: "fold an inference BatchNormalization into the Conv or constant-weight Gemm feeding it",
         run: fold_batchnorm::run,
+    },
+    PassInfo {
+        name: "prune-channels",
+        description: "remove the lowest-norm output channels of Conv/Gemm/MatMul layers and the matching input channels of their consumers",
+        run: prune_channels::run,
+    },
+    PassInfo {
+        name: "propagate-sparsity",
+        description: "fold all-zero output channels into consumers as constants and remove channels no nonzero weight reads",
+        run: propagate_sparsity::run,
     },
     PassInfo {
         name: "dce",

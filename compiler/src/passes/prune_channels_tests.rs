@@ -285,3 +285,47 @@ fn parses_options() {
     assert!(!glob("conv", "conv1"));
     assert!(glob("a*b*c", "aXbYbc"));
 }
+
+#[test]
+fn clip_depthwise_conv_and_added_constant() {
+    let (mut b, x) = Builder::new(&[1, 4, 5, 5]);
+    let a = b.conv("a", x, 8, 1, 0);
+    let lo = b.tensor("lo", Tensor::scalar_f32(0.0));
+    let hi = b.tensor("hi", Tensor::scalar_f32(0.5));
+    let c = b.node("clip", Op::Clip {}, &[Some(a), Some(lo), Some(hi)]);
+    let dw_w = b.weight("dw.w", &[8, 1, 3, 3]);
+    let dw_b = b.weight("dw.b", &[8]);
+    let dw = b.node("dw", conv_op(1, 8), &[Some(c), Some(dw_w), Some(dw_b)]);
+    let k = b.weight("k", &[1, 8, 1, 1]);
+    let s = b.node("add", Op::Add {}, &[Some(dw), Some(k)]);
+    let out = b.conv("head", s, 2, 1, 0);
+    let (g, xt) = b.finish(&[out]);
+    let (p, units) = prune_and_check(&g, &xt, &everything(0.5));
+    assert_eq!(units.len(), 1);
+    assert_eq!(operand_shape(&p, "a", 1), [4, 4, 1, 1]);
+    assert_eq!(operand_shape(&p, "dw", 1), [4, 1, 3, 3]);
+    assert_eq!(operand_shape(&p, "dw", 2), [4]);
+    assert_eq!(operand_shape(&p, "add", 1), [1, 4, 1, 1]);
+    assert_eq!(operand_shape(&p, "head", 1), [2, 4, 1, 1]);
+}
+
+#[test]
+fn gemm_without_transpose_and_row_bias() {
+    let (mut b, x) = Builder::new(&[4, 6]);
+    let w = b.weight("fc1.w", &[6, 10]);
+    let c = b.weight("fc1.c", &[1, 10]);
+    let gemm = Op::Gemm {
+        alpha: 0.5,
+        beta: 2.0,
+        trans_a: 0,
+        trans_b: 0,
+    };
+    let h = b.node("fc1", gemm, &[Some(x), Some(w), Some(c)]);
+    let r = b.node("lrelu", Op::LeakyRelu { alpha: 0.1 }, &[Some(h)]);
+    let out = b.linear("fc2", r, 3);
+    let (g, xt) = b.finish(&[out]);
+    let (p, _) = prune_and_check(&g, &xt, &everything(0.3));
+    assert_eq!(operand_shape(&p, "fc1", 1), [6, 7]);
+    assert_eq!(operand_shape(&p, "fc1", 2), [1, 7]);
+    assert_eq!(operand_shape(&p, "fc2", 1), [3, 7]);
+}

@@ -7,7 +7,9 @@ mod support;
 
 use sparsec::interp::run_graph;
 use sparsec::onnx::{import_file, ImportOptions};
-use sparsec::passes::{default_pipeline, run_pipeline, RunOptions};
+use sparsec::passes::{
+    default_pipeline, prune_channels, run_pipeline, ChannelMode, ChannelOptions, RunOptions,
+};
 use sparsec_ir::{DType, Graph, Op, Tensor, TensorType};
 
 /// Runs `passes` with verification and returns `before`, `after` and the notes as one text.
@@ -108,4 +110,34 @@ fn propagate_sparsity_conv_relu_conv() {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
     }
     insta::assert_snapshot!("propagate_sparsity_conv_relu_conv", text);
+}
+
+#[test]
+fn tiny_bert_feed_forward_channels_agree_with_zeroing() {
+    // The FFN's intermediate features (MatMul -> bias Add -> Erf GELU -> MatMul) are prunable; the
+    // attention projections, reshaped into heads, are not.
+    let model = support::repo().join("examples/tiny_bert_random.onnx");
+    let mut g = import_file(&model, &ImportOptions::default()).expect("imports");
+    run_pipeline(&mut g, &default_pipeline(), &RunOptions::default()).expect("passes run");
+    let opts = ChannelOptions::default();
+    let mut removed = g.clone();
+    let units = prune_channels(&mut removed, &opts, ChannelMode::Remove).expect("prunes");
+    let mut zeroed = g.clone();
+    prune_channels(&mut zeroed, &opts, ChannelMode::Zero).expect("zeroes");
+    assert!(!units.is_empty());
+    for u in &units {
+        assert!(u.layers.iter().all(|l| l.contains("intermediate")), "{u:?}");
+        assert_eq!(u.kept.len() * 2, u.channels);
+    }
+    let ids: Vec<i64> = (0..128).map(|i| (i * 37 + 11) % 1000).collect();
+    let inputs = vec![
+        Tensor::from_i64(&[1, 128], ids),
+        Tensor::from_i64(&[1, 128], vec![1; 128]),
+        Tensor::from_i64(&[1, 128], vec![0; 128]),
+    ];
+    let a = run_graph(&removed, &inputs).expect("runs")[0].to_f32_vec();
+    let b = run_graph(&zeroed, &inputs).expect("runs")[0].to_f32_vec();
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+    }
 }

@@ -4,10 +4,15 @@
 //! Each pass lives in its own file and is a function `fn(&mut Graph, &mut PassContext) ->
 //! Result<bool, PassError>` returning whether it changed the graph.
 
+mod channel_graph;
+#[cfg(test)]
+mod channel_test_util;
 mod dce;
 mod fold_batchnorm;
 mod fold_constants;
 mod infer_shapes;
+mod propagate_sparsity;
+mod prune_channels;
 mod prune_magnitude;
 mod prune_nm;
 mod prune_policy;
@@ -16,6 +21,11 @@ mod prune_test_util;
 
 pub use fold_constants::{const_results, fold_node};
 pub use infer_shapes::infer_node;
+pub use propagate_sparsity::propagate_sparsity;
+pub use prune_channels::{
+    channel_report, parse_channel_overrides, prune_channels, ChannelMode, ChannelNorm,
+    ChannelOptions, ChannelOverride, ChannelReport, PrunedUnit,
+};
 pub use prune_policy::{
     glob_match, parse_layer_sparsity, parse_sparsity, root_weight, LayerOverride, NmPattern,
     PruneOptions, PrunePolicy, PruneScope, PrunedLayer, NM_PATTERNS,
@@ -63,6 +73,8 @@ pub struct PassContext {
     pub derived_from: BTreeMap<ValueId, ValueId>,
     /// What the pruning passes did, one entry per prunable layer they considered.
     pub pruned: Vec<PrunedLayer>,
+    /// Options of `prune-channels`.
+    pub channels: ChannelOptions,
 }
 
 /// A registered pass.
@@ -102,6 +114,16 @@ pub const PASSES: &[PassInfo] = &[
         name: "prune-nm",
         description: "keep the N largest of every M consecutive weights along the reduction dimension (2:4 default; not in the default pipeline)",
         run: prune_nm::run,
+    },
+    PassInfo {
+        name: "prune-channels",
+        description: "remove the lowest-norm output channels of Conv/Gemm/MatMul layers and the matching input channels of their consumers",
+        run: prune_channels::run,
+    },
+    PassInfo {
+        name: "propagate-sparsity",
+        description: "fold all-zero output channels into consumers as constants and remove channels no nonzero weight reads",
+        run: propagate_sparsity::run,
     },
     PassInfo {
         name: "dce",

@@ -17,6 +17,7 @@ pub mod jit;
 pub mod lower;
 pub mod norm;
 pub mod pool;
+pub mod sparse;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::Kernel;

@@ -7,14 +7,21 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
-/// Memory flags of every load and store: the buffers are valid, possibly unaligned.
+/// Memory flags of stores: the buffers are valid, possibly unaligned.
 pub(super) fn mem() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
-/// Memory flags of loads from the packed blob, which no kernel writes.
+/// Memory flags of every load. A kernel reads only its argument array, the packed blob and
+/// `X`, none of which it writes, and each load is in bounds wherever it is placed (loads are
+/// only hoisted when loop-invariant, and then address valid data), so loads are pure: the
+/// optimizer places each one next to its use instead of keeping program order, which would
+/// issue all loads of an unrolled iteration first and spill.
 pub(super) fn ro() -> MemFlagsData {
-    MemFlagsData::new().with_notrap().with_readonly()
+    MemFlagsData::new()
+        .with_notrap()
+        .with_readonly()
+        .with_can_move()
 }
 
 /// A byte buffer of 64-byte aligned sections: the packed weights and tables of one kernel.
@@ -138,12 +145,12 @@ pub(super) fn scaled(b: &mut FunctionBuilder, base: Value, index: Value, scale: 
 
 /// The `f32` at `base + off`.
 pub(super) fn load_f32(b: &mut FunctionBuilder, base: Value, off: i64) -> Value {
-    b.ins().load(types::F32, mem(), base, off as i32)
+    b.ins().load(types::F32, ro(), base, off as i32)
 }
 
 /// The `f32x4` at `base + off`.
 pub(super) fn load_v(b: &mut FunctionBuilder, base: Value, off: i64) -> Value {
-    b.ins().load(types::F32X4, mem(), base, off as i32)
+    b.ins().load(types::F32X4, ro(), base, off as i32)
 }
 
 /// A zero `f32` or `f32x4`.
@@ -221,9 +228,9 @@ pub(super) struct Entry {
 /// at `units`.
 pub(super) fn entry(b: &mut FunctionBuilder, p: KernelParams, units: i64) -> Entry {
     let ptr = types::I64;
-    let x = b.ins().load(ptr, mem(), p.args, 0);
-    let blob = b.ins().load(ptr, mem(), p.args, 8);
-    let y = b.ins().load(ptr, mem(), p.args, 16);
+    let x = b.ins().load(ptr, ro(), p.args, 0);
+    let blob = b.ins().load(ptr, ro(), p.args, 8);
+    let y = b.ins().load(ptr, ro(), p.args, 16);
     let table = b.ins().iadd_imm_s(blob, units);
     let at = scaled(b, table, p.begin, 4);
     let lo = b.ins().uload32(ro(), at, 0);
@@ -246,3 +253,20 @@ pub(super) fn load_index(
         IndexWidth::U32 => b.ins().uload32(ro(), at, off as i32),
     }
 }
+
+/// `w * x + acc` for the vector kernels, as a multiply and an add: with AVX both are
+/// non-destructive three-operand instructions (Cranelift ties an FMA's result to a factor, which
+/// costs a register copy per FMA when the factor is a broadcast weight reused by several
+/// vectors), and Zen-class cores run multiplies and adds on separate pipes, so the pair has the
+/// FMA's throughput.
+pub(super) fn madd(b: &mut FunctionBuilder, w: Value, x: Value, acc: Value) -> Value {
+    if MADD_FUSED {
+        b.ins().fma(w, x, acc)
+    } else {
+        let t = b.ins().fmul(x, w);
+        b.ins().fadd(acc, t)
+    }
+}
+
+/// Whether [`madd`] emits an FMA.
+const MADD_FUSED: bool = false;

@@ -13,7 +13,8 @@
 //! - [`nm24`]: per group of 4 columns, the two stored values go to two accumulator sets.
 
 use super::emit::{
-    emit_for, entry, epilogue, load_f32, load_index, load_v, mem, ro, scaled, sum, zero, Entry,
+    emit_for, entry, epilogue, load_f32, load_index, load_v, madd, mem, ro, scaled, sum, zero,
+    Entry,
 };
 use super::spmv::if_unit;
 use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
@@ -89,42 +90,51 @@ pub(super) fn csr_loop(
     let idx = b.ins().iadd_imm_s(e.blob, s.idx);
     let vals = b.ins().iadd_imm_s(e.blob, s.vals);
     let sets = spec.sets;
-    emit_for(b, e.lo, e.hi, 1, &[], &mut |b, r, _| {
-        let at = scaled(b, ptr, r, 4);
-        let p0 = b.ins().uload32(ro(), at, 0);
-        let p1 = b.ins().uload32(ro(), at, 4);
-        let bias = bias_splat(b, e.blob, s, r);
-        let yr = scaled(b, e.y, r, 4);
+    let table = b.ins().iadd_imm_s(e.blob, s.units);
+    // Per unit, tile by tile: one tile of X^T (cols x 4 * vectors floats) and the unit's
+    // nonzeros stay in cache while every row of the unit reads them.
+    emit_for(b, p.begin, p.end, 1, &[], &mut |b, u, _| {
+        let at = scaled(b, table, u, 4);
+        let lo = b.ins().uload32(ro(), at, 0);
+        let hi = b.ins().uload32(ro(), at, 4);
         for (v0, nv) in tiles(stride, spec.tile_vectors) {
-            let nnz = |b: &mut FunctionBuilder, q: Value, j: usize, acc: &mut [Value]| {
-                let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
-                let xa = scaled(b, e.x, col, rs);
-                let va = scaled(b, vals, q, 4);
-                let wv = load_f32(b, va, 4 * j as i64);
-                let ws = b.ins().splat(types::F32X4, wv);
-                for (v, a) in acc.iter_mut().enumerate() {
-                    let xv = load_v(b, xa, 16 * (v0 + v) as i64);
-                    *a = b.ins().fma(ws, xv, *a);
-                }
-            };
-            let z = zero(b, types::F32X4);
-            let init = vec![z; nv * sets];
-            let (qe, accs) = emit_for(b, p0, p1, sets as i64, &init, &mut |b, q, a| {
-                let mut a = a.to_vec();
-                for j in 0..sets {
-                    nnz(b, q, j, &mut a[j * nv..(j + 1) * nv]);
-                }
-                a
+            emit_for(b, lo, hi, 1, &[], &mut |b, r, _| {
+                let at = scaled(b, ptr, r, 4);
+                let p0 = b.ins().uload32(ro(), at, 0);
+                let p1 = b.ins().uload32(ro(), at, 4);
+                let bias = bias_splat(b, e.blob, s, r);
+                let yr = scaled(b, e.y, r, 4);
+                let nnz = |b: &mut FunctionBuilder, q: Value, j: usize, acc: &mut [Value]| {
+                    let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
+                    let xa = scaled(b, e.x, col, rs);
+                    let va = scaled(b, vals, q, 4);
+                    let wv = load_f32(b, va, 4 * j as i64);
+                    let ws = b.ins().splat(types::F32X4, wv);
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        let xv = load_v(b, xa, 16 * (v0 + v) as i64);
+                        *a = madd(b, ws, xv, *a);
+                    }
+                };
+                let z = zero(b, types::F32X4);
+                let init = vec![z; nv * sets];
+                let (qe, accs) = emit_for(b, p0, p1, sets as i64, &init, &mut |b, q, a| {
+                    let mut a = a.to_vec();
+                    for j in 0..sets {
+                        nnz(b, q, j, &mut a[j * nv..(j + 1) * nv]);
+                    }
+                    a
+                });
+                let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
+                    let mut a = a.to_vec();
+                    nnz(b, q, 0, &mut a);
+                    a
+                });
+                let mut all = t;
+                all.extend_from_slice(&accs[nv..]);
+                let acc = merge(b, &all, nv);
+                store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+                vec![]
             });
-            let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
-                let mut a = a.to_vec();
-                nnz(b, q, 0, &mut a);
-                a
-            });
-            let mut all = t;
-            all.extend_from_slice(&accs[nv..]);
-            let acc = merge(b, &all, nv);
-            store_tile(b, &acc, v0, yr, bias, spec, m.rows);
         }
         vec![]
     });
@@ -165,7 +175,7 @@ pub(super) fn csr_baked(
                         for v in 0..nv {
                             let xv = load_v(b, x, (row + 16 * v) as i64);
                             let a = &mut accs[set * nv + v];
-                            *a = b.ins().fma(ws, xv, *a);
+                            *a = madd(b, ws, xv, *a);
                         }
                     }
                     let acc = merge(b, &accs, nv);
@@ -253,7 +263,7 @@ fn bsr_block_row(
                     let wv = b.ins().load(types::F32, ro(), va, (4 * (j * r + i)) as i32);
                     let ws = b.ins().splat(types::F32X4, wv);
                     for (v, &x) in xv.iter().enumerate() {
-                        a[i * nv + v] = b.ins().fma(ws, x, a[i * nv + v]);
+                        a[i * nv + v] = madd(b, ws, x, a[i * nv + v]);
                     }
                 }
             }
@@ -310,7 +320,7 @@ pub(super) fn nm24(
                     let ws = b.ins().splat(types::F32X4, wv);
                     for v in 0..nv {
                         let xv = load_v(b, xa, 16 * (v0 + v) as i64);
-                        a[k * nv + v] = b.ins().fma(ws, xv, a[k * nv + v]);
+                        a[k * nv + v] = madd(b, ws, xv, a[k * nv + v]);
                     }
                 }
                 a

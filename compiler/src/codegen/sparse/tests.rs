@@ -164,7 +164,7 @@ fn packings(
     batch: usize,
 ) -> Vec<(&'static str, Packing, Strategy)> {
     let csr = Csr::from_dense("w", rows, cols, w).unwrap();
-    let tiles = xt_stride(batch).div_ceil(16);
+    let tiles = xt_stride(batch).div_ceil(32);
     let mut out = vec![("csr", Packing::Csr(csr.clone()), Strategy::Loop)];
     // Baked kernels are kept small here (compile time); one test compiles one at the budget.
     if csr.nnz() * tiles <= 8192 {

@@ -22,6 +22,7 @@ pub mod movement;
 pub mod norm;
 pub mod pool;
 pub mod select;
+pub mod sparse;
 pub mod strided;
 
 use sparsec_ir::{Tensor, ValueId};

@@ -1,0 +1,277 @@
+//! Single-threaded speed of the sparse kernels (`codegen::sparse`) against the dense
+//! `sparsec_runtime::dense::sgemm` on the same `Y = X W^T` shapes: median of repeated runs,
+//! printed as dense-equivalent GFLOP/s (`2 * batch * rows * cols / time`) and speedup over the
+//! faster of two dense weight layouts. Batch > 1 times include the `X^T` transpose step.
+//!
+//! Weights: 90% random zeros (CSR loop, pattern-baked where it fits the budget, BSR 1x4 to show
+//! the cost of blocks on unstructured zeros), 90% zeros in 4x1 / 8x1 blocks (BSR), and 2:4
+//! (50% zeros; 2:4 and CSR).
+//!
+//! Run with `cargo run --release -p sparsec --example sparse_bench [reps] [label filter]`.
+
+use sparsec::codegen::jit::Jit;
+use sparsec::codegen::sparse::{
+    compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, Strategy, BAKED_MAX_NNZ,
+};
+use sparsec_runtime::dense::sgemm;
+use std::time::Instant;
+
+/// xorshift64* generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    fn value(&mut self) -> f32 {
+        self.unit() * 2.0 - 1.0
+    }
+}
+
+/// Random values with `zeros` of them zeroed in `r x c` blocks (1 x 1 = unstructured).
+fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32, r: usize, c: usize) -> Vec<f32> {
+    let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.value()).collect();
+    for bi in 0..rows.div_ceil(r) {
+        for bj in 0..cols.div_ceil(c) {
+            if rng.unit() < zeros {
+                for i in bi * r..((bi + 1) * r).min(rows) {
+                    for j in bj * c..((bj + 1) * c).min(cols) {
+                        w[i * cols + j] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// Keeps the 2 largest magnitudes of each group of 4 columns.
+fn to_24(w: &mut [f32], cols: usize) {
+    for row in w.chunks_mut(cols) {
+        for g in row.chunks_mut(4) {
+            let mut order: Vec<usize> = (0..g.len()).collect();
+            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+            for &i in order.iter().skip(2) {
+                g[i] = 0.0;
+            }
+        }
+    }
+}
+
+/// A weight to time: its label, its values and the packings to try on it.
+type Case<'a> = (String, &'a [f32], Vec<(String, Packing, Strategy)>);
+
+/// Median seconds of `reps` runs of `f` (after one warm-up run).
+fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+/// Median seconds of the dense product, the faster of `W` read as a strided `W^T` view and a
+/// contiguous `W^T` copy.
+fn dense_time(reps: usize, x: &[f32], w: &[f32], rows: usize, cols: usize, batch: usize) -> f64 {
+    let mut y = vec![0.0f32; batch * rows];
+    let mut wt = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for k in 0..cols {
+            wt[k * rows + r] = w[r * cols + k];
+        }
+    }
+    let (rs, cs) = (rows as isize, cols as isize);
+    let a = median(reps, || {
+        // SAFETY: `x` is batch x cols, `w` read as cols x rows with strides (1, cols), `y` is
+        // batch x rows.
+        unsafe {
+            sgemm(
+                batch,
+                cols,
+                rows,
+                1.0,
+                x.as_ptr(),
+                cs,
+                1,
+                w.as_ptr(),
+                1,
+                cs,
+                0.0,
+                y.as_mut_ptr(),
+                rs,
+                1,
+            )
+        }
+    });
+    let b = median(reps, || {
+        // SAFETY: as above with `wt` contiguous cols x rows.
+        unsafe {
+            sgemm(
+                batch,
+                cols,
+                rows,
+                1.0,
+                x.as_ptr(),
+                cs,
+                1,
+                wt.as_ptr(),
+                rs,
+                1,
+                0.0,
+                y.as_mut_ptr(),
+                rs,
+                1,
+            )
+        }
+    });
+    a.min(b)
+}
+
+/// Median seconds of a sparse variant (transpose step included for batch > 1).
+fn sparse_time(reps: usize, packing: &Packing, strategy: Strategy, x: &[f32], batch: usize) -> f64 {
+    let mut jit = Jit::new().expect("jit");
+    let mut spec = MatmulSpec::new(batch);
+    spec.relu = true;
+    // `SPARSE_TILE=vectors,sets` overrides the batch tiling.
+    if let Ok(t) = std::env::var("SPARSE_TILE") {
+        let v: Vec<usize> = t.split(',').filter_map(|s| s.parse().ok()).collect();
+        if let [vectors, sets] = v[..] {
+            spec.tile_vectors = vectors;
+            spec.sets = sets;
+        }
+    }
+    let sm = compile(&mut jit, "w", packing, strategy, &spec).expect("compile");
+    jit.finalize().expect("finalize");
+    let f = jit.kernel(sm.kernel).expect("kernel");
+    let mut y = vec![0.0f32; batch * sm.rows];
+    let mut xt = vec![0.0f32; sm.cols * sm.xt_stride.max(1)];
+    let t = transpose_kernel(batch, sm.cols);
+    median(reps, || {
+        let input = if batch > 1 {
+            let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
+            // SAFETY: `x` is batch x cols and `xt` cols x stride.
+            unsafe { t.call(&args, 0, sm.cols) };
+            xt.as_mut_ptr() as *mut u8
+        } else {
+            x.as_ptr() as *mut u8
+        };
+        let args = [
+            input,
+            sm.blob.as_ptr() as *mut u8,
+            y.as_mut_ptr() as *mut u8,
+        ];
+        // SAFETY: the buffers have the sizes the kernel was compiled for.
+        unsafe { f(args.as_ptr(), 0, sm.work) };
+    })
+}
+
+fn main() {
+    let reps: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11);
+    // An optional second argument keeps only the weights whose label contains it.
+    let filter = std::env::args().nth(2).unwrap_or_default();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    println!(
+        "{:<22} {:>5} {:<16} {:>9} {:>9} {:>10} {:>8} {:>8}",
+        "weight", "batch", "variant", "MB", "ms", "GFLOP/s", "dense ms", "speedup"
+    );
+    for &(rows, cols) in &[(4096usize, 4096usize), (1024, 4096), (256, 1024)] {
+        let random = weight(&mut rng, rows, cols, 0.9, 1, 1);
+        let blocks4 = weight(&mut rng, rows, cols, 0.9, 4, 1);
+        let blocks8 = weight(&mut rng, rows, cols, 0.9, 8, 1);
+        let mut nm = weight(&mut rng, rows, cols, 0.0, 1, 1);
+        to_24(&mut nm, cols);
+        let csr = |w: &[f32]| Packing::Csr(Csr::from_dense("w", rows, cols, w).expect("csr"));
+        let bsr =
+            |w: &[f32], r, c| Packing::Bsr(Bsr::from_dense("w", rows, cols, w, r, c).expect("bsr"));
+        let cases: Vec<Case> = vec![
+            (
+                "90% random".into(),
+                &random,
+                vec![
+                    ("csr".into(), csr(&random), Strategy::Loop),
+                    ("csr-baked".into(), csr(&random), Strategy::Baked),
+                    ("bsr1x4".into(), bsr(&random, 1, 4), Strategy::Loop),
+                ],
+            ),
+            (
+                "90% in 4x1 blocks".into(),
+                &blocks4,
+                vec![
+                    ("csr".into(), csr(&blocks4), Strategy::Loop),
+                    ("bsr4x1".into(), bsr(&blocks4, 4, 1), Strategy::Loop),
+                ],
+            ),
+            (
+                "90% in 8x1 blocks".into(),
+                &blocks8,
+                vec![
+                    ("csr".into(), csr(&blocks8), Strategy::Loop),
+                    ("bsr8x1".into(), bsr(&blocks8, 8, 1), Strategy::Loop),
+                ],
+            ),
+            (
+                "2:4 (50%)".into(),
+                &nm,
+                vec![
+                    ("csr".into(), csr(&nm), Strategy::Loop),
+                    (
+                        "2:4".into(),
+                        Packing::Nm24(Nm24::from_dense("w", rows, cols, &nm).expect("2:4")),
+                        Strategy::Loop,
+                    ),
+                ],
+            ),
+        ];
+        for batch in [1usize, 64] {
+            let x: Vec<f32> = (0..batch * cols).map(|_| rng.value()).collect();
+            let flops = 2.0 * (batch * rows * cols) as f64;
+            for (label, w, variants) in &cases {
+                let label = format!("{rows}x{cols} {label}");
+                if !label.contains(&filter) {
+                    continue;
+                }
+                let dense = dense_time(reps, &x, w, rows, cols, batch);
+                println!(
+                    "{label:<22} {batch:>5} {:<16} {:>9.2} {:>9.3} {:>10.1} {:>8.3} {:>8}",
+                    "dense sgemm",
+                    (rows * cols * 4) as f64 / 1e6,
+                    dense * 1e3,
+                    flops / dense / 1e9,
+                    dense * 1e3,
+                    "1.00x"
+                );
+                for (name, p, s) in variants {
+                    let tiles = if batch > 1 { batch.div_ceil(32) } else { 1 };
+                    if *s == Strategy::Baked && p.stored() * tiles > BAKED_MAX_NNZ {
+                        continue;
+                    }
+                    let t = sparse_time(reps, p, *s, &x, batch);
+                    println!(
+                        "{label:<22} {batch:>5} {name:<16} {:>9.2} {:>9.3} {:>10.1} {:>8.3} {:>7.2}x",
+                        p.byte_size() as f64 / 1e6,
+                        t * 1e3,
+                        flops / t / 1e9,
+                        dense * 1e3,
+                        dense / t
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Small Cranelift helpers shared by the sparse kernels: the packed blob builder ([`Blob`]),
+//! loops that carry values, loads at constant offsets, and the fused bias/ReLU epilogue.
+
+use super::{IndexWidth, SparseError};
+use crate::codegen::jit::KernelParams;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::FunctionBuilder;
+
+/// Memory flags of stores: the buffers are valid, possibly unaligned.
+pub(super) fn mem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Memory flags of every load. A kernel reads only its argument array, the packed blob and
+/// `X`, none of which it writes, and each load is in bounds wherever it is placed (loads are
+/// only hoisted when loop-invariant, and then address valid data), so loads are pure: the
+/// optimizer places each one next to its use instead of keeping program order, which would
+/// issue all loads of an unrolled iteration first and spill.
+pub(super) fn ro() -> MemFlagsData {
+    MemFlagsData::new()
+        .with_notrap()
+        .with_readonly()
+        .with_can_move()
+}
+
+/// A byte buffer of 64-byte aligned sections: the packed weights and tables of one kernel.
+#[derive(Debug, Default)]
+pub(super) struct Blob {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Blob {
+    /// Appends a section at the next 64-byte boundary and returns its offset.
+    pub fn section(&mut self, data: impl IntoIterator<Item = [u8; 4]>) -> i64 {
+        self.align();
+        let off = self.bytes.len() as i64;
+        for b in data {
+            self.bytes.extend_from_slice(&b);
+        }
+        off
+    }
+
+    /// Appends a section of `u16`s.
+    pub fn section_u16(&mut self, data: impl IntoIterator<Item = u16>) -> i64 {
+        self.align();
+        let off = self.bytes.len() as i64;
+        for v in data {
+            self.bytes.extend_from_slice(&v.to_ne_bytes());
+        }
+        off
+    }
+
+    /// Appends a section of bytes.
+    pub fn section_u8(&mut self, data: &[u8]) -> i64 {
+        self.align();
+        let off = self.bytes.len() as i64;
+        self.bytes.extend_from_slice(data);
+        off
+    }
+
+    /// Pads to the next 64-byte boundary.
+    fn align(&mut self) {
+        while !self.bytes.len().is_multiple_of(64) {
+            self.bytes.push(0);
+        }
+    }
+
+    /// Fails when the blob is too large for 32-bit immediate offsets.
+    pub fn check(&self, name: &str) -> Result<(), SparseError> {
+        if self.bytes.len() >= i32::MAX as usize / 2 {
+            return Err(SparseError::Shape(format!(
+                "weight `{name}`: packing of {} bytes is too large",
+                self.bytes.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Section bytes of `u32`s.
+pub(super) fn u32s(v: &[u32]) -> impl Iterator<Item = [u8; 4]> + '_ {
+    v.iter().map(|x| x.to_ne_bytes())
+}
+
+/// Section bytes of `f32`s.
+pub(super) fn f32s(v: &[f32]) -> impl Iterator<Item = [u8; 4]> + '_ {
+    v.iter().map(|x| x.to_ne_bytes())
+}
+
+/// A loop body: gets the counter and the carried values, returns the next carried values.
+pub(super) type LoopBody<'a> = dyn FnMut(&mut FunctionBuilder, Value, &[Value]) -> Vec<Value> + 'a;
+
+/// Emits `while i + step <= end { vals = body(i, vals); i += step }` over `i64` counters and
+/// returns the final `i` and carried values, leaving the builder after the loop.
+pub(super) fn emit_for(
+    b: &mut FunctionBuilder,
+    start: Value,
+    end: Value,
+    step: i64,
+    init: &[Value],
+    body: &mut LoopBody,
+) -> (Value, Vec<Value>) {
+    let tys: Vec<Type> = init.iter().map(|&v| b.func.dfg.value_type(v)).collect();
+    let head = b.create_block();
+    let after = b.create_block();
+    b.append_block_param(head, types::I64);
+    b.append_block_param(after, types::I64);
+    for &t in &tys {
+        b.append_block_param(head, t);
+        b.append_block_param(after, t);
+    }
+    let args = |i: Value, vals: &[Value]| -> Vec<cranelift_codegen::ir::BlockArg> {
+        std::iter::once(i)
+            .chain(vals.iter().copied())
+            .map(Into::into)
+            .collect()
+    };
+    let limit = b.ins().iadd_imm_s(end, 1 - step);
+    let go = b.ins().icmp(IntCC::SignedLessThan, start, limit);
+    let a = args(start, init);
+    b.ins().brif(go, head, &a, after, &a);
+    b.switch_to_block(head);
+    let p = b.block_params(head).to_vec();
+    let out = body(b, p[0], &p[1..]);
+    let next = b.ins().iadd_imm_s(p[0], step);
+    let more = b.ins().icmp(IntCC::SignedLessThan, next, limit);
+    let a = args(next, &out);
+    b.ins().brif(more, head, &a, after, &a);
+    b.switch_to_block(after);
+    let p = b.block_params(after).to_vec();
+    (p[0], p[1..].to_vec())
+}
+
+/// `base + (index << shift)`, an address the x64 backend folds into one addressing mode.
+pub(super) fn scaled(b: &mut FunctionBuilder, base: Value, index: Value, scale: i64) -> Value {
+    let off = if scale > 0 && scale & (scale - 1) == 0 {
+        b.ins().ishl_imm_u(index, scale.trailing_zeros() as i64)
+    } else {
+        b.ins().imul_imm_s(index, scale)
+    };
+    b.ins().iadd(base, off)
+}
+
+/// The `f32` at `base + off`.
+pub(super) fn load_f32(b: &mut FunctionBuilder, base: Value, off: i64) -> Value {
+    b.ins().load(types::F32, ro(), base, off as i32)
+}
+
+/// The `f32x4` at `base + off`.
+pub(super) fn load_v(b: &mut FunctionBuilder, base: Value, off: i64) -> Value {
+    b.ins().load(types::F32X4, ro(), base, off as i32)
+}
+
+/// A zero `f32` or `f32x4`.
+pub(super) fn zero(b: &mut FunctionBuilder, ty: Type) -> Value {
+    let z = b.ins().f32const(0.0);
+    if ty == types::F32 {
+        z
+    } else {
+        b.ins().splat(ty, z)
+    }
+}
+
+/// The sum of `vals` as a balanced tree (at least one value).
+pub(super) fn sum(b: &mut FunctionBuilder, vals: &[Value]) -> Value {
+    if vals.len() == 1 {
+        return vals[0];
+    }
+    let (l, r) = vals.split_at(vals.len() / 2);
+    let (l, r) = (sum(b, l), sum(b, r));
+    b.ins().fadd(l, r)
+}
+
+/// The sum of the 4 lanes of an `f32x4`.
+pub(super) fn hsum(b: &mut FunctionBuilder, v: Value) -> Value {
+    let l: Vec<Value> = (0..4u8).map(|i| b.ins().extractlane(v, i)).collect();
+    sum(b, &l)
+}
+
+/// `max(x, 0)` per lane (NaN gives 0, as in the interpreter).
+pub(super) fn relu(b: &mut FunctionBuilder, x: Value) -> Value {
+    let ty = b.func.dfg.value_type(x);
+    let z = zero(b, ty);
+    let pos = b.ins().fcmp(FloatCC::GreaterThan, x, z);
+    if ty == types::F32 {
+        b.ins().select(pos, x, z)
+    } else {
+        let m = b.ins().bitcast(ty, MemFlagsData::new(), pos);
+        b.ins().bitselect(m, x, z)
+    }
+}
+
+/// The fused epilogue: `x + bias` (a scalar or vector value already loaded) then ReLU.
+pub(super) fn epilogue(
+    b: &mut FunctionBuilder,
+    x: Value,
+    bias: Option<Value>,
+    relu_: bool,
+) -> Value {
+    let x = match bias {
+        Some(c) => b.ins().fadd(x, c),
+        None => x,
+    };
+    if relu_ {
+        relu(b, x)
+    } else {
+        x
+    }
+}
+
+/// The entry values every sparse kernel starts from.
+pub(super) struct Entry {
+    /// `X` (batch 1) or `X^T`.
+    pub x: Value,
+    /// The packed blob.
+    pub blob: Value,
+    /// `Y`.
+    pub y: Value,
+    /// First row (block row) of the call's units.
+    pub lo: Value,
+    /// One past the last row (block row) of the call's units.
+    pub hi: Value,
+}
+
+/// Loads the three buffer addresses and maps `begin..end` units to rows through the unit table
+/// at `units`.
+pub(super) fn entry(b: &mut FunctionBuilder, p: KernelParams, units: i64) -> Entry {
+    let ptr = types::I64;
+    let x = b.ins().load(ptr, ro(), p.args, 0);
+    let blob = b.ins().load(ptr, ro(), p.args, 8);
+    let y = b.ins().load(ptr, ro(), p.args, 16);
+    let table = b.ins().iadd_imm_s(blob, units);
+    let at = scaled(b, table, p.begin, 4);
+    let lo = b.ins().uload32(ro(), at, 0);
+    let at = scaled(b, table, p.end, 4);
+    let hi = b.ins().uload32(ro(), at, 0);
+    Entry { x, blob, y, lo, hi }
+}
+
+/// A column index of width `w` at `base + (i << log2 w) + off`, as `i64`.
+pub(super) fn load_index(
+    b: &mut FunctionBuilder,
+    w: IndexWidth,
+    base: Value,
+    i: Value,
+    off: i64,
+) -> Value {
+    let at = scaled(b, base, i, w.bytes() as i64);
+    match w {
+        IndexWidth::U16 => b.ins().uload16(types::I64, ro(), at, off as i32),
+        IndexWidth::U32 => b.ins().uload32(ro(), at, off as i32),
+    }
+}
+
+/// `w * x + acc` for the vector kernels, as a multiply and an add: with AVX both are
+/// non-destructive three-operand instructions (Cranelift ties an FMA's result to a factor, which
+/// costs a register copy per FMA when the factor is a broadcast weight reused by several
+/// vectors), and Zen-class cores run multiplies and adds on separate pipes, so the pair has the
+/// FMA's throughput.
+pub(super) fn madd(b: &mut FunctionBuilder, w: Value, x: Value, acc: Value) -> Value {
+    if MADD_FUSED {
+        b.ins().fma(w, x, acc)
+    } else {
+        let t = b.ins().fmul(x, w);
+        b.ins().fadd(acc, t)
+    }
+}
+
+/// Whether [`madd`] emits an FMA.
+const MADD_FUSED: bool = false;

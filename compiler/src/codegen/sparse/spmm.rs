@@ -1,0 +1,335 @@
+//! Batch > 1 kernels (`Y = X W^T` with `X^T [cols x stride]` as input): vectorized along the
+//! batch. For each output row and each *tile* of `4 x vectors` batch columns, every stored weight
+//! `w[r, k]` is broadcast once and multiplied into `vectors` `f32x4` accumulators with the
+//! contiguous `X^T[k, tile]`; `sets` independent accumulator sets take consecutive nonzeros so
+//! that `vectors x sets` FMA chains hide the FMA latency. The epilogue adds the bias, applies
+//! ReLU and writes each lane to `Y[b, r]` (lanes past the batch are dropped at compile time).
+//!
+//! - [`csr_loop`]: data-driven over the row's nonzeros, `sets` per iteration.
+//! - [`csr_baked`]: straight-line per work unit; `X^T` row offsets and value offsets are
+//!   immediates.
+//! - [`bsr`]: per block row and tile, `rows x vectors` accumulators; each block column's `X^T`
+//!   vectors are loaded once and reused by every row of the block.
+//! - [`nm24`]: per group of 4 columns, the two stored values go to two accumulator sets.
+
+use super::emit::{
+    emit_for, entry, epilogue, load_f32, load_index, load_v, madd, mem, ro, scaled, sum, zero,
+    Entry,
+};
+use super::spmv::if_unit;
+use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
+use crate::codegen::jit::KernelParams;
+use crate::codegen::CodegenError;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_frontend::FunctionBuilder;
+
+/// The batch tiles: `(first vector, vectors)` over `stride / 4` vectors.
+fn tiles(stride: usize, per: usize) -> Vec<(usize, usize)> {
+    let n = stride / 4;
+    (0..n).step_by(per).map(|v| (v, per.min(n - v))).collect()
+}
+
+/// Bias, ReLU and the transposed store of one tile of row results: `acc[v]` holds batch
+/// columns `4 (v0 + v) ..`; `yr` is `&Y[0, r]`; `bias` the row's bias splatted.
+#[allow(clippy::too_many_arguments)]
+fn store_tile(
+    b: &mut FunctionBuilder,
+    acc: &[Value],
+    v0: usize,
+    yr: Value,
+    bias: Option<Value>,
+    spec: &MatmulSpec,
+    rows: usize,
+) {
+    for (v, &a) in acc.iter().enumerate() {
+        let out = epilogue(b, a, bias, spec.relu);
+        for l in 0..4 {
+            let col = 4 * (v0 + v) + l;
+            if col < spec.batch {
+                let x = b.ins().extractlane(out, l as u8);
+                b.ins().store(mem(), x, yr, (4 * col * rows) as i32);
+            }
+        }
+    }
+}
+
+/// Adds the accumulator sets: `accs[u * n + v]` for set `u`, vector `v`.
+fn merge(b: &mut FunctionBuilder, accs: &[Value], n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|v| {
+            let terms: Vec<Value> = accs.iter().skip(v).step_by(n).copied().collect();
+            sum(b, &terms)
+        })
+        .collect()
+}
+
+/// The bias of row `r` (runtime index) splatted, if any.
+fn bias_splat(b: &mut FunctionBuilder, blob: Value, s: &Sections, r: Value) -> Option<Value> {
+    s.bias.map(|o| {
+        let base = b.ins().iadd_imm_s(blob, o);
+        let at = scaled(b, base, r, 4);
+        let v = load_f32(b, at, 0);
+        b.ins().splat(types::F32X4, v)
+    })
+}
+
+/// Data-driven CSR times dense.
+pub(super) fn csr_loop(
+    b: &mut FunctionBuilder,
+    p: KernelParams,
+    m: &Csr,
+    s: &Sections,
+    spec: &MatmulSpec,
+) -> Result<(), CodegenError> {
+    let e = entry(b, p, s.units);
+    let stride = super::xt_stride(spec.batch);
+    let rs = 4 * stride as i64;
+    let w = m.index_width();
+    let ptr = b.ins().iadd_imm_s(e.blob, s.ptr);
+    let idx = b.ins().iadd_imm_s(e.blob, s.idx);
+    let vals = b.ins().iadd_imm_s(e.blob, s.vals);
+    let sets = spec.sets;
+    let table = b.ins().iadd_imm_s(e.blob, s.units);
+    // Per unit, tile by tile: one tile of X^T (cols x 4 * vectors floats) and the unit's
+    // nonzeros stay in cache while every row of the unit reads them.
+    emit_for(b, p.begin, p.end, 1, &[], &mut |b, u, _| {
+        let at = scaled(b, table, u, 4);
+        let lo = b.ins().uload32(ro(), at, 0);
+        let hi = b.ins().uload32(ro(), at, 4);
+        for (v0, nv) in tiles(stride, spec.tile_vectors) {
+            emit_for(b, lo, hi, 1, &[], &mut |b, r, _| {
+                let at = scaled(b, ptr, r, 4);
+                let p0 = b.ins().uload32(ro(), at, 0);
+                let p1 = b.ins().uload32(ro(), at, 4);
+                let bias = bias_splat(b, e.blob, s, r);
+                let yr = scaled(b, e.y, r, 4);
+                let nnz = |b: &mut FunctionBuilder, q: Value, j: usize, acc: &mut [Value]| {
+                    let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
+                    let xa = scaled(b, e.x, col, rs);
+                    let va = scaled(b, vals, q, 4);
+                    let wv = load_f32(b, va, 4 * j as i64);
+                    let ws = b.ins().splat(types::F32X4, wv);
+                    for (v, a) in acc.iter_mut().enumerate() {
+                        let xv = load_v(b, xa, 16 * (v0 + v) as i64);
+                        *a = madd(b, ws, xv, *a);
+                    }
+                };
+                let z = zero(b, types::F32X4);
+                let init = vec![z; nv * sets];
+                let (qe, accs) = emit_for(b, p0, p1, sets as i64, &init, &mut |b, q, a| {
+                    let mut a = a.to_vec();
+                    for j in 0..sets {
+                        nnz(b, q, j, &mut a[j * nv..(j + 1) * nv]);
+                    }
+                    a
+                });
+                let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
+                    let mut a = a.to_vec();
+                    nnz(b, q, 0, &mut a);
+                    a
+                });
+                let mut all = t;
+                all.extend_from_slice(&accs[nv..]);
+                let acc = merge(b, &all, nv);
+                store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+                vec![]
+            });
+        }
+        vec![]
+    });
+    b.ins().return_(&[]);
+    Ok(())
+}
+
+/// Pattern-baked CSR times dense: straight-line code per work unit.
+pub(super) fn csr_baked(
+    b: &mut FunctionBuilder,
+    p: KernelParams,
+    m: &Csr,
+    s: &Sections,
+    units: &[u32],
+    spec: &MatmulSpec,
+) -> Result<(), CodegenError> {
+    let Entry { x, blob, y, .. } = entry(b, p, s.units);
+    let stride = super::xt_stride(spec.batch);
+    let vals = b.ins().iadd_imm_s(blob, s.vals);
+    let biasp = s.bias.map(|o| b.ins().iadd_imm_s(blob, o));
+    let sets = spec.sets;
+    for u in 0..units.len() - 1 {
+        if_unit(b, p, u, &mut |b| {
+            for r in units[u] as usize..units[u + 1] as usize {
+                let bias = biasp.map(|c| {
+                    let v = b.ins().load(types::F32, ro(), c, 4 * r as i32);
+                    b.ins().splat(types::F32X4, v)
+                });
+                let yr = b.ins().iadd_imm_s(y, 4 * r as i64);
+                for (v0, nv) in tiles(stride, spec.tile_vectors) {
+                    let z = zero(b, types::F32X4);
+                    let mut accs = vec![z; nv * sets];
+                    for (i, q) in (m.row_ptr[r] as usize..m.row_ptr[r + 1] as usize).enumerate() {
+                        let wv = b.ins().load(types::F32, ro(), vals, 4 * q as i32);
+                        let ws = b.ins().splat(types::F32X4, wv);
+                        let set = i % sets;
+                        let row = 4 * (m.col_idx[q] as usize * stride + 4 * v0);
+                        for v in 0..nv {
+                            let xv = load_v(b, x, (row + 16 * v) as i64);
+                            let a = &mut accs[set * nv + v];
+                            *a = madd(b, ws, xv, *a);
+                        }
+                    }
+                    let acc = merge(b, &accs, nv);
+                    store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+                }
+            }
+        });
+    }
+    b.ins().return_(&[]);
+    Ok(())
+}
+
+/// Block-sparse times dense.
+pub(super) fn bsr(
+    b: &mut FunctionBuilder,
+    p: KernelParams,
+    m: &Bsr,
+    s: &Sections,
+    spec: &MatmulSpec,
+) -> Result<(), CodegenError> {
+    let e = entry(b, p, s.units);
+    let full = (m.rows / m.r) as i64;
+    let mid = b.ins().iconst(types::I64, full);
+    let cond = b.ins().icmp(IntCC::SignedLessThan, e.hi, mid);
+    let stop = b.ins().select(cond, e.hi, mid);
+    emit_for(b, e.lo, stop, 1, &[], &mut |b, bi, _| {
+        bsr_block_row(b, &e, m, s, spec, bi, m.r);
+        vec![]
+    });
+    if !m.rows.is_multiple_of(m.r) {
+        let has = b.ins().icmp_imm_s(IntCC::SignedGreaterThan, e.hi, full);
+        let then = b.create_block();
+        let done = b.create_block();
+        b.ins().brif(has, then, &[], done, &[]);
+        b.switch_to_block(then);
+        bsr_block_row(b, &e, m, s, spec, mid, m.rows % m.r);
+        b.ins().jump(done, &[]);
+        b.switch_to_block(done);
+    }
+    b.ins().return_(&[]);
+    Ok(())
+}
+
+/// One block row `bi` of which the first `rr` rows exist.
+fn bsr_block_row(
+    b: &mut FunctionBuilder,
+    e: &Entry,
+    m: &Bsr,
+    s: &Sections,
+    spec: &MatmulSpec,
+    bi: Value,
+    rr: usize,
+) {
+    let (r, c) = (m.r, m.c);
+    let stride = super::xt_stride(spec.batch);
+    let rs = 4 * stride as i64;
+    // About 8 accumulators: rows x vectors.
+    let per = (8 / rr).clamp(1, spec.tile_vectors.max(1) * 2);
+    let w = m.index_width();
+    let ptr = b.ins().iadd_imm_s(e.blob, s.ptr);
+    let idx = b.ins().iadd_imm_s(e.blob, s.idx);
+    let vals = b.ins().iadd_imm_s(e.blob, s.vals);
+    let at = scaled(b, ptr, bi, 4);
+    let k0 = b.ins().uload32(ro(), at, 0);
+    let k1 = b.ins().uload32(ro(), at, 4);
+    let row0 = b.ins().imul_imm_s(bi, r as i64);
+    let yr = scaled(b, e.y, row0, 4);
+    let ba = s.bias.map(|o| {
+        let base = b.ins().iadd_imm_s(e.blob, o);
+        scaled(b, base, row0, 4)
+    });
+    for (v0, nv) in tiles(stride, per) {
+        let z = zero(b, types::F32X4);
+        let init = vec![z; rr * nv];
+        let (_, acc) = emit_for(b, k0, k1, 1, &init, &mut |b, k, a| {
+            let mut a = a.to_vec();
+            let col = load_index(b, w, idx, k, 0);
+            let xa = scaled(b, e.x, col, rs);
+            let va = scaled(b, vals, k, (r * c * 4) as i64);
+            for j in 0..c {
+                let xv: Vec<Value> = (0..nv)
+                    .map(|v| load_v(b, xa, j as i64 * rs + 16 * (v0 + v) as i64))
+                    .collect();
+                for i in 0..rr {
+                    let wv = b.ins().load(types::F32, ro(), va, (4 * (j * r + i)) as i32);
+                    let ws = b.ins().splat(types::F32X4, wv);
+                    for (v, &x) in xv.iter().enumerate() {
+                        a[i * nv + v] = madd(b, ws, x, a[i * nv + v]);
+                    }
+                }
+            }
+            a
+        });
+        for i in 0..rr {
+            let bias = ba.map(|a| {
+                let v = load_f32(b, a, 4 * i as i64);
+                b.ins().splat(types::F32X4, v)
+            });
+            let yi = b.ins().iadd_imm_s(yr, 4 * i as i64);
+            store_tile(b, &acc[i * nv..(i + 1) * nv], v0, yi, bias, spec, m.rows);
+        }
+    }
+}
+
+/// 2:4 compressed times dense.
+pub(super) fn nm24(
+    b: &mut FunctionBuilder,
+    p: KernelParams,
+    m: &Nm24,
+    s: &Sections,
+    spec: &MatmulSpec,
+) -> Result<(), CodegenError> {
+    let e = entry(b, p, s.units);
+    let stride = super::xt_stride(spec.batch);
+    let rs = 4 * stride as i64;
+    let g = m.groups() as i64;
+    let meta = b.ins().iadd_imm_s(e.blob, s.meta);
+    let vals = b.ins().iadd_imm_s(e.blob, s.vals);
+    let start = b.ins().iconst(types::I64, 0);
+    let ng = b.ins().iconst(types::I64, g);
+    let per = spec.tile_vectors.clamp(1, 6);
+    emit_for(b, e.lo, e.hi, 1, &[], &mut |b, r, _| {
+        let mrow = scaled(b, meta, r, g);
+        let vrow = scaled(b, vals, r, 8 * g);
+        let bias = bias_splat(b, e.blob, s, r);
+        let yr = scaled(b, e.y, r, 4);
+        for (v0, nv) in tiles(stride, per) {
+            let z = zero(b, types::F32X4);
+            let init = vec![z; 2 * nv];
+            let (_, acc) = emit_for(b, start, ng, 1, &init, &mut |b, q, a| {
+                let mut a = a.to_vec();
+                let at = b.ins().iadd(mrow, q);
+                let mb = b.ins().uload8(types::I64, ro(), at, 0);
+                let pos0 = b.ins().band_imm_s(mb, 3);
+                let pos1 = b.ins().ushr_imm_s(mb, 2);
+                let pos1 = b.ins().band_imm_s(pos1, 3);
+                let xg = scaled(b, e.x, q, 4 * rs);
+                let va = scaled(b, vrow, q, 8);
+                for (k, pos) in [pos0, pos1].into_iter().enumerate() {
+                    let xa = scaled(b, xg, pos, rs);
+                    let wv = b.ins().load(types::F32, ro(), va, 4 * k as i32);
+                    let ws = b.ins().splat(types::F32X4, wv);
+                    for v in 0..nv {
+                        let xv = load_v(b, xa, 16 * (v0 + v) as i64);
+                        a[k * nv + v] = madd(b, ws, xv, a[k * nv + v]);
+                    }
+                }
+                a
+            });
+            let acc = merge(b, &acc, nv);
+            store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+        }
+        vec![]
+    });
+    b.ins().return_(&[]);
+    Ok(())
+}

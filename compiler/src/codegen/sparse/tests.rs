@@ -1,0 +1,385 @@
+//! Differential tests of the sparse kernels against a plain dense loop (and the interpreter's
+//! Gemm): every packing and strategy, densities from all-nonzero to all-zero, ragged shapes,
+//! batches 1 to 64, and calls over uneven sub-ranges that together cover the work.
+
+use super::*;
+use crate::interp::eval_op;
+use sparsec_ir::{Op, Tensor};
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in `[-1, 1)`, never exactly zero.
+    fn value(&mut self) -> f32 {
+        let v = self.unit() * 2.0 - 1.0;
+        if v == 0.0 {
+            0.5
+        } else {
+            v
+        }
+    }
+}
+
+/// A `rows x cols` matrix with about `zeros` of its entries zero.
+fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|_| if rng.unit() < zeros { 0.0 } else { rng.value() })
+        .collect()
+}
+
+/// Keeps at most the 2 largest magnitudes of each group of 4 columns.
+fn to_24(w: &mut [f32], cols: usize) {
+    for row in w.chunks_mut(cols) {
+        for g in row.chunks_mut(4) {
+            let mut order: Vec<usize> = (0..g.len()).collect();
+            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+            for &i in order.iter().skip(2) {
+                g[i] = 0.0;
+            }
+        }
+    }
+}
+
+/// `Y = X W^T + bias`, ReLU; also the magnitudes `sum |x w| + |bias|` for the tolerance.
+fn reference(
+    x: &[f32],
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    spec: &MatmulSpec,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0; spec.batch * rows];
+    let mut mag = vec![0.0; spec.batch * rows];
+    for bi in 0..spec.batch {
+        for r in 0..rows {
+            let mut s = 0.0f64;
+            let mut a = 0.0f64;
+            for k in 0..cols {
+                let p = x[bi * cols + k] as f64 * w[r * cols + k] as f64;
+                s += p;
+                a += p.abs();
+            }
+            if let Some(bias) = &spec.bias {
+                s += bias[r] as f64;
+                a += (bias[r] as f64).abs();
+            }
+            let v = s as f32;
+            y[bi * rows + r] = if spec.relu { v.max(0.0) } else { v };
+            mag[bi * rows + r] = a as f32;
+        }
+    }
+    (y, mag)
+}
+
+/// Splits `0..n` into uneven consecutive ranges (some empty) that cover it.
+fn ranges(n: usize) -> Vec<(usize, usize)> {
+    let cuts = [0, n / 3, n / 3, (n * 3) / 4, n.saturating_sub(1), n];
+    cuts.windows(2).map(|c| (c[0], c[1].max(c[0]))).collect()
+}
+
+/// Runs `sm` (from `jit`) on `x` over uneven sub-ranges and returns `Y`.
+fn run(jit: &Jit, sm: &SparseMatmul, x: &[f32]) -> Vec<f32> {
+    let f = jit.kernel(sm.kernel).unwrap();
+    let mut y = vec![f32::NAN; sm.batch * sm.rows];
+    let mut xt;
+    let input: *mut u8 = if sm.batch > 1 {
+        xt = vec![f32::NAN; sm.cols * sm.xt_stride];
+        let t = transpose_kernel(sm.batch, sm.cols);
+        let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
+        for (lo, hi) in ranges(sm.cols) {
+            // SAFETY: `x` is `batch x cols` and `xt` is `cols x stride`.
+            unsafe { t.call(&args, lo, hi) };
+        }
+        xt.as_mut_ptr() as *mut u8
+    } else {
+        x.as_ptr() as *mut u8
+    };
+    let args = [
+        input,
+        sm.blob.as_ptr() as *mut u8,
+        y.as_mut_ptr() as *mut u8,
+    ];
+    for (lo, hi) in ranges(sm.work) {
+        // SAFETY: the buffers have the sizes the kernel was compiled for.
+        unsafe { f(args.as_ptr(), lo, hi) };
+    }
+    y
+}
+
+/// Compiles and runs every given packing of `w` at `spec` and compares with the reference.
+fn check(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    spec: &MatmulSpec,
+    what: &[(&str, Packing, Strategy)],
+) {
+    let mut rng = Rng(0x5eed ^ (rows * 31 + cols * 7 + spec.batch) as u64);
+    let x: Vec<f32> = (0..spec.batch * cols).map(|_| rng.value()).collect();
+    let (want, mag) = reference(&x, w, rows, cols, spec);
+    let mut jit = Jit::new().unwrap();
+    let built: Vec<(&str, SparseMatmul)> = what
+        .iter()
+        .map(|(n, p, s)| (*n, compile(&mut jit, n, p, *s, spec).unwrap()))
+        .collect();
+    jit.finalize().unwrap();
+    for (n, sm) in &built {
+        let got = run(&jit, sm, &x);
+        for i in 0..want.len() {
+            let tol = 1e-5 * mag[i] + 1e-6;
+            assert!(
+                (got[i] - want[i]).abs() <= tol,
+                "{n} ({}) {rows}x{cols} batch {} bias {} relu {}: y[{}, {}] = {} want {}",
+                sm.layout,
+                spec.batch,
+                spec.bias.is_some(),
+                spec.relu,
+                i / rows,
+                i % rows,
+                got[i],
+                want[i]
+            );
+        }
+    }
+}
+
+/// Every packing of `w` that applies.
+fn packings(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    batch: usize,
+) -> Vec<(&'static str, Packing, Strategy)> {
+    let csr = Csr::from_dense("w", rows, cols, w).unwrap();
+    let tiles = xt_stride(batch).div_ceil(32);
+    let mut out = vec![("csr", Packing::Csr(csr.clone()), Strategy::Loop)];
+    // Baked kernels are kept small here (compile time); one test compiles one at the budget.
+    if csr.nnz() * tiles <= 8192 {
+        out.push(("baked", Packing::Csr(csr), Strategy::Baked));
+    }
+    for (n, r, c) in [
+        ("bsr1x4", 1, 4),
+        ("bsr4x1", 4, 1),
+        ("bsr8x1", 8, 1),
+        ("bsr2x3", 2, 3),
+    ] {
+        let m = Bsr::from_dense("w", rows, cols, w, r, c).unwrap();
+        out.push((n, Packing::Bsr(m), Strategy::Loop));
+    }
+    if let Ok(m) = Nm24::from_dense("w", rows, cols, w) {
+        out.push(("2:4", Packing::Nm24(m), Strategy::Loop));
+    }
+    out
+}
+
+const DENSITIES: [f32; 5] = [0.0, 0.5, 0.9, 0.99, 1.0];
+const BATCHES: [usize; 5] = [1, 3, 4, 17, 64];
+const SHAPES: [(usize, usize); 7] = [
+    (1, 1),
+    (1, 9),
+    (7, 1),
+    (13, 29),
+    (33, 64),
+    (64, 300),
+    (5, 4),
+];
+
+/// Runs every shape, density and batch (with 2:4 versions of each weight) through the packings
+/// whose names `pick` accepts; half of the cases fuse a bias and ReLU.
+fn sweep(pick: fn(&str) -> bool) {
+    let mut rng = Rng(42);
+    for &(rows, cols) in &SHAPES {
+        for (d, &zeros) in DENSITIES.iter().enumerate() {
+            let w = weight(&mut rng, rows, cols, zeros);
+            let mut w24 = w.clone();
+            to_24(&mut w24, cols);
+            for (i, &batch) in BATCHES.iter().enumerate() {
+                let mut spec = MatmulSpec::new(batch);
+                if (d + i) % 2 == 1 {
+                    spec.relu = true;
+                    spec.bias = Some((0..rows).map(|_| rng.value()).collect());
+                }
+                for w in [&w, &w24] {
+                    let mut what = packings(w, rows, cols, batch);
+                    what.retain(|(n, _, _)| pick(n));
+                    check(w, rows, cols, &spec, &what);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn csr_loops_match_the_reference() {
+    sweep(|n| n == "csr");
+}
+
+#[test]
+fn pattern_baked_kernels_match_the_reference() {
+    sweep(|n| n == "baked");
+}
+
+#[test]
+fn bsr_kernels_match_the_reference() {
+    sweep(|n| n.starts_with("bsr"));
+}
+
+#[test]
+fn nm24_kernels_match_the_reference() {
+    sweep(|n| n == "2:4");
+}
+
+#[test]
+fn empty_rows_and_all_zero_matrices_give_the_bias() {
+    let (rows, cols) = (19, 23);
+    let mut w = weight(&mut Rng(7), rows, cols, 0.7);
+    for r in [0, 5, 6, 18] {
+        w[r * cols..(r + 1) * cols]
+            .iter_mut()
+            .for_each(|v| *v = 0.0);
+    }
+    for w in [w, vec![0.0; rows * cols]] {
+        for &batch in &BATCHES {
+            let mut spec = MatmulSpec::new(batch);
+            spec.bias = Some((0..rows).map(|r| r as f32 - 9.0).collect());
+            spec.relu = batch % 2 == 1;
+            check(&w, rows, cols, &spec, &packings(&w, rows, cols, batch));
+        }
+    }
+}
+
+#[test]
+fn u32_indices_for_wide_matrices() {
+    let (rows, cols) = (3, 70_000);
+    let w = weight(&mut Rng(9), rows, cols, 0.999);
+    let csr = Csr::from_dense("w", rows, cols, &w).unwrap();
+    assert_eq!(csr.index_width(), IndexWidth::U32);
+    for batch in [1, 5] {
+        check(
+            &w,
+            rows,
+            cols,
+            &MatmulSpec::new(batch),
+            &packings(&w, rows, cols, batch),
+        );
+    }
+}
+
+#[test]
+fn tilings_all_agree() {
+    let (rows, cols) = (37, 130);
+    let w = weight(&mut Rng(11), rows, cols, 0.8);
+    for (v, s) in [(1, 1), (2, 4), (4, 2), (8, 1), (3, 3), (6, 2)] {
+        for batch in [17, 64] {
+            let mut spec = MatmulSpec::new(batch);
+            spec.tile_vectors = v;
+            spec.sets = s;
+            check(&w, rows, cols, &spec, &packings(&w, rows, cols, batch));
+        }
+    }
+}
+
+#[test]
+fn large_matrix_splits_into_many_units() {
+    let (rows, cols) = (512, 1024);
+    let w = weight(&mut Rng(3), rows, cols, 0.9);
+    let mut jit = Jit::new().unwrap();
+    let csr = Packing::Csr(Csr::from_dense("w", rows, cols, &w).unwrap());
+    let sm = compile(&mut jit, "w", &csr, Strategy::Loop, &MatmulSpec::new(1)).unwrap();
+    assert!(sm.work >= 16, "{} units", sm.work);
+    for batch in [1, 64] {
+        check(
+            &w,
+            rows,
+            cols,
+            &MatmulSpec::new(batch),
+            &packings(&w, rows, cols, batch),
+        );
+    }
+}
+
+#[test]
+fn pattern_baked_kernel_at_the_code_size_budget() {
+    let (rows, cols) = (200, 1024);
+    let w = weight(&mut Rng(13), rows, cols, 0.7);
+    let csr = Csr::from_dense("w", rows, cols, &w).unwrap();
+    assert!(csr.nnz() > BAKED_MAX_NNZ / 2 && csr.nnz() <= BAKED_MAX_NNZ);
+    let mut spec = MatmulSpec::new(1);
+    spec.relu = true;
+    check(
+        &w,
+        rows,
+        cols,
+        &spec,
+        &[("baked", Packing::Csr(csr.clone()), Strategy::Baked)],
+    );
+    // Over the budget at batch 64 (4 tiles).
+    let mut jit = Jit::new().unwrap();
+    let e = compile(
+        &mut jit,
+        "fc",
+        &Packing::Csr(csr),
+        Strategy::Baked,
+        &MatmulSpec::new(64),
+    );
+    assert!(e.unwrap_err().to_string().contains("budget"));
+}
+
+#[test]
+fn matches_the_interpreters_gemm() {
+    let (rows, cols, batch) = (11, 18, 6);
+    let w = weight(&mut Rng(5), rows, cols, 0.9);
+    let bias: Vec<f32> = (0..rows).map(|r| 0.25 * r as f32).collect();
+    let x: Vec<f32> = {
+        let mut rng = Rng(0x5eed ^ (rows * 31 + cols * 7 + batch) as u64);
+        (0..batch * cols).map(|_| rng.value()).collect()
+    };
+    let op = Op::Gemm {
+        alpha: 1.0,
+        beta: 1.0,
+        trans_a: 0,
+        trans_b: 1,
+    };
+    let xt = Tensor::from_f32(&[batch, cols], x.clone());
+    let wt = Tensor::from_f32(&[rows, cols], w.clone());
+    let bt = Tensor::from_f32(&[rows], bias.clone());
+    let want = eval_op(&op, &[Some(&xt), Some(&wt), Some(&bt)], 1).unwrap()[0].to_f32_vec();
+    let mut spec = MatmulSpec::new(batch);
+    spec.bias = Some(bias);
+    let (ours, _) = reference(&x, &w, rows, cols, &spec);
+    for (a, b) in ours.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    check(&w, rows, cols, &spec, &packings(&w, rows, cols, batch));
+}
+
+#[test]
+fn bad_specs_are_errors() {
+    let w = vec![1.0, 0.0, 0.0, 2.0];
+    let csr = Packing::Csr(Csr::from_dense("w", 2, 2, &w).unwrap());
+    let bsr = Packing::Bsr(Bsr::from_dense("w", 2, 2, &w, 1, 2).unwrap());
+    let mut jit = Jit::new().unwrap();
+    let mut spec = MatmulSpec::new(0);
+    assert!(compile(&mut jit, "w", &csr, Strategy::Loop, &spec).is_err());
+    spec.batch = 2;
+    spec.bias = Some(vec![1.0]);
+    let e = compile(&mut jit, "fc", &csr, Strategy::Loop, &spec).unwrap_err();
+    assert!(e.to_string().contains("`fc`"), "{e}");
+    spec.bias = None;
+    assert!(compile(&mut jit, "w", &bsr, Strategy::Baked, &spec).is_err());
+    spec.tile_vectors = 13;
+    assert!(compile(&mut jit, "w", &csr, Strategy::Loop, &spec).is_err());
+}

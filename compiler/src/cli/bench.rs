@@ -90,7 +90,6 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
     if opts.json {
         let top: Vec<serde_json::Value> = kernels
             .iter()
-            .take(20)
             .map(|&(i, t)| {
                 let s = &compiled.plan.steps[i];
                 serde_json::json!({"name": s.name, "op": s.op, "layout": s.layout, "median_ms": t})

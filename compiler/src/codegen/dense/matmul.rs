@@ -2,9 +2,10 @@
 //!
 //! Both become a [`MmPlan`]: `batch` products `m x k` by `k x n` (batch offsets precomputed for
 //! broadcasting), an optional `beta * C` broadcast into the result before the product (Gemm), and
-//! the epilogue with the bias along the columns (the last axis). A constant `B` is copied into an
-//! `Arg::Packed` in the layout `sgemm` runs fastest on: row-major `k x n`, or `n x k` (column-major)
-//! for a single-row `A`, where the product is a matrix-vector product. The parallel dimension is
+//! the epilogue with the bias along the columns (the last axis). A constant Gemm `B` is read in
+//! place with its own strides (no copy), except for a matrix-vector product on a row-major `B`,
+//! which is packed `n x k`; a constant MatMul `B` is copied into an `Arg::Packed` in the layout
+//! `sgemm` runs fastest on: row-major `k x n`, or `n x k` (column-major) for a single-row `A`. The parallel dimension is
 //! `batch x` (columns when `m < n`, else rows): splitting the larger of the two means every chunk
 //! re-reads (and the library re-packs) only the smaller operand.
 
@@ -191,8 +192,9 @@ fn pack_b(
 
 /// Lowers `Op::Gemm`: `alpha * op(A) * op(B) + beta * C`, with `C` broadcast to `[M, N]`.
 ///
-/// Arguments, in order: `A`; `B` unless it is a constant; `C` when present and `beta != 0`; the
-/// packed `B` when it is a constant; the epilogue operands in epilogue order; the result. The
+/// Arguments, in order: `A`; `B` unless it is packed; `C` when present and `beta != 0`; the
+/// packed `B` (a constant `B` of a matrix-vector product with `trans_b == 0`); the epilogue
+/// operands in epilogue order; the result. The
 /// parallel dimension is the result's columns when `M < N`, else its rows; a `Bias` epilogue is
 /// indexed by column.
 pub fn lower_gemm(
@@ -245,9 +247,16 @@ pub fn lower_gemm(
     let (rsa, csa) = if trans_a != 0 { (1, m) } else { (k, 1) };
     let (rsb, csb) = if trans_b != 0 { (1, k) } else { (n, 1) };
     let mut args = vec![Arg::Value(av)];
-    let b_const = graph
-        .const_data(bv)
-        .and_then(|t| t.as_f32().map(|d| d.to_vec()));
+    // A constant `B` is read in place (shared with the graph, no second copy of the weight):
+    // `sgemm` runs as fast on a column-major `B` (`trans_b`, PyTorch's Linear) as on a row-major
+    // one. Only the matrix-vector product on a row-major `B` is packed, as `n x k` reads faster.
+    let b_const = if m == 1 && trans_b == 0 {
+        graph
+            .const_data(bv)
+            .and_then(|t| t.as_f32().map(|d| d.to_vec()))
+    } else {
+        None
+    };
     if b_const.is_none() {
         args.push(Arg::Value(bv));
     }

@@ -378,7 +378,15 @@ fn bad_flags_are_one_line_errors_and_write_nothing() {
             "--sparsity: sparsity `1.5` is not a number in [0, 1]",
         ),
         (p(&["--sparsity", "lots"]), "--sparsity"),
-        (p(&["--method", "channels"]), "unknown method `channels`"),
+        (p(&["--method", "pixels"]), "unknown method `pixels`"),
+        (
+            p(&["--norm", "l3"]),
+            "--norm applies to --method channels only",
+        ),
+        (
+            p(&["--method", "channels", "--norm", "l3"]),
+            "unknown channel norm `l3`",
+        ),
         (p(&["--scope", "model"]), "--scope: unknown scope `model`"),
         (
             p(&["--method", "nm", "--pattern", "3:4"]),
@@ -425,4 +433,79 @@ fn bad_flags_are_one_line_errors_and_write_nothing() {
     assert_eq!(std::fs::read(&input).unwrap(), before, "input untouched");
     let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
     assert_eq!(leftovers.len(), 1, "no temporary files: {leftovers:?}");
+}
+
+#[test]
+fn channels_removes_whole_channels_and_the_written_model_computes_the_pruned_function() {
+    use sparsec::passes::{prune_channels, ChannelMode, ChannelOptions};
+    let dir = support::temp_dir("prune-channels");
+    let input = example("digits_cnn.onnx");
+    let before = std::fs::read(&input).unwrap();
+    let out = dir.join("cnn-ch25.onnx");
+    let stdout = prune(&[
+        &input,
+        "-o",
+        out.to_str().unwrap(),
+        "--method",
+        "channels",
+        "--sparsity",
+        "0.25",
+    ]);
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input untouched");
+    assert!(stdout.contains("64 -> 48 channels"), "{stdout}");
+    assert!(stdout.contains("128 -> 96 channels"), "{stdout}");
+    assert!(stdout.contains("parameters 93962 -> 56730"), "{stdout}");
+    // The written tensors really are smaller: no conv weight keeps 64 or 128 filters.
+    let model = ModelProto::parse_from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+    let g = model.graph.as_ref().unwrap();
+    let firsts: Vec<i64> = g
+        .initializer
+        .iter()
+        .filter(|t| t.dims.len() == 4)
+        .map(|t| t.dims[0])
+        .collect();
+    assert!(firsts.contains(&48) && firsts.contains(&96), "{firsts:?}");
+    assert!(
+        g.value_info.is_empty(),
+        "stale intermediate shapes are dropped"
+    );
+    // The written model computes what the pass computes with the same channels zeroed instead
+    // of removed, on the eight shipped images.
+    let run_dir = dir.join("run");
+    let r = support::sparsec(&[
+        "run",
+        out.to_str().unwrap(),
+        "--input",
+        &format!("x={}", example("digits_8_images.npy")),
+        "--output-dir",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (_, got) = sparsec::tensor_io::read_tensor(&run_dir.join("logits.pb")).unwrap();
+    let mut zeroed = sparsec::onnx::import_file(Path::new(&input), &Default::default()).unwrap();
+    let opts = ChannelOptions {
+        fraction: 0.25,
+        ..ChannelOptions::default()
+    };
+    prune_channels(&mut zeroed, &opts, ChannelMode::Zero).unwrap();
+    let (_, x) =
+        sparsec::tensor_io::read_tensor(Path::new(&example("digits_8_images.npy"))).unwrap();
+    let want = sparsec::interp::run_graph(&zeroed, &[x]).unwrap().remove(0);
+    assert_eq!(got.shape(), want.shape());
+    for (a, b) in got.to_f32_vec().iter().zip(want.to_f32_vec()) {
+        assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{a} vs {b}");
+    }
+    // Flags of the other methods are refused.
+    let r = support::sparsec(&[
+        "prune",
+        &input,
+        "-o",
+        dir.join("x.onnx").to_str().unwrap(),
+        "--method",
+        "channels",
+        "--pattern",
+        "2:4",
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(!dir.join("x.onnx").exists());
 }

@@ -64,7 +64,8 @@ enum Command {
     ///
     /// BatchNormalization is folded first, so magnitudes are judged on the weights that will run;
     /// the output is the input model with the pruned positions zeroed in its own initializers
-    /// (BatchNormalization nodes and everything else stay as they were). By default the first and
+    /// (BatchNormalization nodes and everything else stay as they were). `--method channels`
+    /// instead removes whole channels and writes the smaller tensors. By default the first and
     /// last weight layers and tensors under 4096 parameters stay dense; `--layer-sparsity` and
     /// `--all-layers` override that. Prints one line per layer (density before and after, and why)
     /// and totals.
@@ -78,10 +79,13 @@ struct PruneArgs {
     /// The pruned model to write (never the input; written to a temporary file, then renamed).
     #[arg(short = 'o', long, value_name = "OUT.onnx")]
     output: PathBuf,
-    /// `magnitude` (unstructured, smallest |w| first) or `nm` (N:M along the reduction dimension).
+    /// `magnitude` (unstructured, smallest |w| first), `nm` (N:M along the reduction dimension)
+    /// or `channels` (remove whole output channels by filter norm, and the matching input
+    /// channels of every consumer).
     #[arg(long, default_value = "magnitude")]
     method: String,
-    /// Fraction of zeros for `magnitude`, in [0, 1] [default: 0.5].
+    /// Fraction of zeros for `magnitude`, or of output channels removed per layer for
+    /// `channels`, in [0, 1] [default: 0.5].
     #[arg(long, value_name = "S")]
     sparsity: Option<String>,
     /// `global` (rank all pruned layers' magnitudes together) or `layer` (each layer to the
@@ -99,6 +103,9 @@ struct PruneArgs {
     /// Prune every layer: no first/last/tiny-tensor exemptions.
     #[arg(long)]
     all_layers: bool,
+    /// How `channels` scores a filter: `l1` or `l2` [default: l1].
+    #[arg(long)]
+    norm: Option<String>,
     #[command(flatten)]
     dims: DimArgs,
 }
@@ -243,6 +250,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             pattern: args.pattern,
             layer_sparsity: args.layer_sparsity,
             all_layers: args.all_layers,
+            norm: args.norm,
         }),
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod bench;
 pub mod prune;
+pub mod prune_channels;

@@ -35,6 +35,8 @@ pub struct PruneRequest {
     pub layer_sparsity: Option<String>,
     /// `--all-layers`: no default policy.
     pub all_layers: bool,
+    /// `--norm` (channels only): `l1` or `l2`.
+    pub norm: Option<String>,
     /// Symbolic dims bound for the import.
     pub dims: BTreeMap<String, usize>,
 }
@@ -64,7 +66,7 @@ fn options(r: &PruneRequest) -> Result<(&'static str, PruneOptions)> {
             }
             "prune-nm"
         }
-        m => bail!("--method: unknown method `{m}` (expected magnitude or nm)"),
+        m => bail!("--method: unknown method `{m}` (expected magnitude, nm or channels)"),
     };
     if let Some(s) = &r.layer_sparsity {
         o.layer_sparsity =
@@ -86,13 +88,19 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Runs `sparsec prune`.
 pub fn prune(r: PruneRequest) -> Result<()> {
-    let (pass, prune) = options(&r)?;
     if same_file(&r.model, &r.output) {
         bail!(
             "-o {}: refusing to overwrite the input model",
             r.output.display()
         );
     }
+    if r.method == "channels" {
+        return super::prune_channels::prune(&r);
+    }
+    if r.norm.is_some() {
+        bail!("--norm applies to --method channels only");
+    }
+    let (pass, prune) = options(&r)?;
     let opts = ImportOptions {
         dims: r.dims.clone(),
         ..ImportOptions::default()

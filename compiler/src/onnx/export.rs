@@ -172,6 +172,54 @@ impl FindTensor for ModelProto {
     }
 }
 
+/// Replaces the tensor named `name` (an initializer or a `Constant`'s value) by `t`, an f32 or
+/// i64 tensor of the same element type, stored as raw little-endian data with `t`'s dims. Used
+/// after structural pruning, which removes slices of weights. External data, segmented and
+/// sparse tensors are an error naming the tensor.
+pub fn replace_tensor(model: &mut ModelProto, name: &str, t: &Tensor) -> Result<(), ExportError> {
+    let proto = model.tensor_mut(name)?;
+    if proto.data_location.value() == DataLocation::EXTERNAL as i32 || proto.segment.is_some() {
+        return Err(bad(
+            name,
+            "external or segmented tensors cannot be replaced",
+        ));
+    }
+    let raw: Vec<u8> = match (proto.data_type, t.as_f32(), t.as_i64()) {
+        (1, Some(v), _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        (7, _, Some(v)) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        _ => {
+            return Err(bad(
+                name,
+                format!(
+                    "cannot store a {} tensor in ONNX element type {}",
+                    t.dtype(),
+                    proto.data_type
+                ),
+            ))
+        }
+    };
+    proto.dims = t.shape().iter().map(|&d| d as i64).collect();
+    proto.float_data.clear();
+    proto.int64_data.clear();
+    proto.int32_data.clear();
+    proto.double_data.clear();
+    proto.raw_data = raw;
+    Ok(())
+}
+
+/// True when `model` has an initializer or a `Constant` output named `name`.
+pub fn has_tensor(model: &mut ModelProto, name: &str) -> bool {
+    model.tensor_mut(name).is_ok()
+}
+
+/// Drops the graph's `value_info` (shapes of intermediate values, optional in ONNX): after a
+/// structural rewrite some of them are stale, and a runtime would reject the model.
+pub fn clear_value_info(model: &mut ModelProto) {
+    if let Some(g) = model.graph.as_mut() {
+        g.value_info.clear();
+    }
+}
+
 /// Checks that `t` can take the patch: f32 stored inline, dims equal to the IR weight's shape.
 fn check(p: &ZeroPatch<'_>, t: &TensorProto) -> Result<(), ExportError> {
     if t.data_type != 1 {

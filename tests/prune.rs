@@ -59,18 +59,25 @@ fn layers(model: &Path) -> Vec<(f64, String)> {
 }
 
 /// How many of the 8 shipped digit images the model classifies right.
-fn correct_of_8(model: &Path, dir: &Path) -> usize {
+/// Runs `model` with `sparsec run` on the shipped input file `x` and returns its logits.
+fn run_logits(model: &Path, x: &str, dir: &Path) -> sparsec_ir::Tensor {
     let out = dir.join("run");
     let r = support::sparsec(&[
         "run",
         model.to_str().unwrap(),
         "--input",
-        &format!("x={}", example("digits_8_flat.pb")),
+        &format!("x={}", example(x)),
         "--output-dir",
         out.to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let (_, logits) = sparsec::tensor_io::read_tensor(&out.join("logits.pb")).unwrap();
+    sparsec::tensor_io::read_tensor(&out.join("logits.pb"))
+        .unwrap()
+        .1
+}
+
+fn correct_of_8(model: &Path, dir: &Path) -> usize {
+    let logits = run_logits(model, "digits_8_flat.pb", dir);
     let (_, labels) =
         sparsec::tensor_io::read_tensor(Path::new(&example("digits_8_labels.npy"))).unwrap();
     logits
@@ -471,17 +478,7 @@ fn channels_removes_whole_channels_and_the_written_model_computes_the_pruned_fun
     );
     // The written model computes what the pass computes with the same channels zeroed instead
     // of removed, on the eight shipped images.
-    let run_dir = dir.join("run");
-    let r = support::sparsec(&[
-        "run",
-        out.to_str().unwrap(),
-        "--input",
-        &format!("x={}", example("digits_8_images.npy")),
-        "--output-dir",
-        run_dir.to_str().unwrap(),
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let (_, got) = sparsec::tensor_io::read_tensor(&run_dir.join("logits.pb")).unwrap();
+    let got = run_logits(&out, "digits_8_images.npy", &dir);
     let mut zeroed = sparsec::onnx::import_file(Path::new(&input), &Default::default()).unwrap();
     let opts = ChannelOptions {
         fraction: 0.25,

@@ -6,10 +6,9 @@
 //! each step's buffer references to addresses and calls the kernel through the thread pool.
 //!
 //! Contract with the kernels: every address a kernel receives is aligned to
-//! [`ALIGN`](crate::buffer::ALIGN) bytes (inputs that are not are copied first), except shared
-//! weights ([`WeightBuf::Shared`]), which are aligned to
-//! [`SHARED_ALIGN`](crate::buffer::SHARED_ALIGN) bytes, enough for every element type and
-//! 128-bit vectors; kernels never write
+//! [`ALIGN`](crate::buffer::ALIGN) bytes (inputs that are not are copied first), and so are
+//! shared weights ([`WeightBuf::Shared`], at least
+//! [`SHARED_ALIGN`](crate::buffer::SHARED_ALIGN) bytes, a cache line); kernels never write
 //! graph inputs or weights (they are shared, read-only memory), only outputs and arena
 //! intermediates; the arena is not cleared between runs, so a kernel must write every intermediate
 //! byte it later reads. A step with `work == 0` is skipped.

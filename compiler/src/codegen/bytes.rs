@@ -152,12 +152,15 @@ mod tests {
                 }
             }
         }
-        // A large f32 weight (malloc aligns it to 16 bytes) is shared, not copied.
+        // A large f32 weight is shared, not copied, when its memory is cache-line aligned (the
+        // binary's allocator aligns large blocks; the test harness's may not), else copied.
         let t = Arc::new(Tensor::from_f32(&[256, 256], vec![0.25; 65536]));
-        assert!(weight_buf(&t).is_shared());
+        let aligned = tensor_byte_view(&t)
+            .is_some_and(|b| (b.as_ptr() as usize).is_multiple_of(sparsec_runtime::SHARED_ALIGN));
+        assert_eq!(weight_buf(&t).is_shared(), aligned);
         assert_eq!(Arc::strong_count(&t), 1);
         let w = weight_buf(&t);
-        assert_eq!(Arc::strong_count(&t), 2);
+        assert_eq!(Arc::strong_count(&t), if aligned { 2 } else { 1 });
         drop(w);
         assert_eq!(Arc::strong_count(&t), 1);
     }

@@ -5,10 +5,12 @@
 //! front of the unclaimed range until none is left, and the caller waits until every chunk has
 //! finished before it returns, so the closure may borrow from the caller's stack.
 //!
-//! Chunks are guided: each claim takes `1 / threads` of what is left (never less than the grain),
-//! so the first chunks are large (few, efficient kernel calls) and the last ones small. A thread
-//! that starts late (a worker still waking up) or is preempted by another process on a shared
-//! machine then simply claims less, instead of every other thread waiting for its fixed share.
+//! Chunks are equal: `1 / threads` of the whole range (never less than the grain), claimed in
+//! order by whichever thread is free, so a thread that starts late (a worker still waking up) or
+//! is preempted finds its chunk taken by another. Guided chunks (`1 / threads` of what is left,
+//! shrinking to the grain) were tried: each extra chunk repeats a kernel's per-call work (im2col
+//! blocks and the GEMM library's packing), and ResNet-50 on 2 threads ran 71 ms against 54 ms
+//! with equal chunks.
 //!
 //! Between loops a worker spins for a bounded time (watching an atomic job counter) before it
 //! blocks on the condition variable, and the caller likewise spins before it sleeps waiting for the
@@ -89,13 +91,13 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl State {
     /// Claims the next chunk of the job for one of `threads` threads: `1 / threads` of the
-    /// unclaimed range, at least `grain`, and all of it when the rest would be under `grain`.
+    /// whole range, at least `grain`, and all that is left when the rest would be under `grain`.
     fn claim(&mut self, threads: usize) -> Option<(usize, usize)> {
         let left = self.work - self.next;
         if self.job.is_none() || left == 0 {
             return None;
         }
-        let mut size = left.div_ceil(threads).max(self.grain);
+        let mut size = self.work.div_ceil(threads).max(self.grain);
         if left - size.min(left) < self.grain {
             size = left;
         }
@@ -391,9 +393,9 @@ mod tests {
         }
     }
 
-    /// The guided sizes: `1 / threads` of what is left, at least the grain, the tail merged.
+    /// Equal sizes: `1 / threads` of the range, at least the grain, a short tail merged.
     #[test]
-    fn claims_shrink_to_the_grain() {
+    fn claims_are_equal_shares_of_the_range() {
         let claims = |work: usize, grain: usize, threads: usize| {
             let job: &ChunkFn = &|_, _| {};
             let mut st = State {
@@ -408,13 +410,11 @@ mod tests {
             };
             std::iter::from_fn(|| st.claim(threads)).collect::<Vec<_>>()
         };
-        assert_eq!(
-            claims(100, 5, 2),
-            [(0, 50), (50, 75), (75, 88), (88, 94), (94, 100)]
-        );
+        assert_eq!(claims(100, 5, 2), [(0, 50), (50, 100)]);
+        assert_eq!(claims(100, 30, 4), [(0, 30), (30, 60), (60, 100)]);
         assert_eq!(claims(10, 4, 2), [(0, 5), (5, 10)]);
         assert_eq!(claims(7, 4, 2), [(0, 7)]);
-        assert_eq!(claims(9, 1, 3), [(0, 3), (3, 5), (5, 7), (7, 8), (8, 9)]);
+        assert_eq!(claims(10, 1, 3), [(0, 4), (4, 8), (8, 10)]);
     }
 
     #[test]

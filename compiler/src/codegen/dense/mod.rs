@@ -28,7 +28,7 @@ use sparsec_ir::{DType, Graph, NodeId, ValueId};
 
 /// Chunks of the parallel dimension should hold at least this many flops (about 25 us of one
 /// core), so that handing one to a thread, and the GEMM call's own setup and packing, cost little
-/// next to the work; the pool's guided chunks shrink down to this size at the end of a loop.
+/// next to the work.
 const MIN_CHUNK_FLOPS: usize = 1 << 21;
 
 /// The smallest useful chunk of `units` work units of `flops_per_unit` flops each.

@@ -24,6 +24,7 @@ use super::{
     EpiStep,
 };
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
+use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op};
 use sparsec_runtime::dense::sgemm;
 use sparsec_runtime::Kernel;
@@ -567,34 +568,26 @@ pub(crate) fn build_plan(
     let mut pad_end = vec![0usize; ns];
     let mut ys = vec![0usize; ns];
     for i in 0..ns {
-        let eff = (kernel[i].max(1) - 1) * dil[i] + 1;
-        let xi = sx[2 + i];
-        let (b, e) = match auto_pad.as_str() {
-            "NOTSET" => (p[i], p[ns + i]),
-            "VALID" => (0, 0),
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let yi = xi.div_ceil(st[i]);
-                let total = ((yi.max(1) - 1) * st[i] + eff).saturating_sub(xi);
-                let small = total / 2;
-                if auto_pad == "SAME_UPPER" {
-                    (small, total - small)
-                } else {
-                    (total - small, small)
-                }
-            }
-            other => return Err(unsupported(graph, node, format!("auto_pad `{other}`"))),
-        };
-        let span = xi + b + e;
-        if kernel[i] == 0 || span < eff {
+        let w = resolve_window(
+            sx[2 + i],
+            kernel[i] as i64,
+            st[i] as i64,
+            dil[i] as i64,
+            (p[i] as i64, p[ns + i] as i64),
+            auto_pad,
+            false,
+        )
+        .ok_or_else(|| unsupported(graph, node, format!("auto_pad `{auto_pad}`")))?;
+        if w.out == 0 {
             return Err(unsupported(
                 graph,
                 node,
                 format!("kernel {kernel:?} does not fit input {sx:?}"),
             ));
         }
-        pad[i] = b;
-        pad_end[i] = e;
-        ys[i] = (span - eff) / st[i] + 1;
+        pad[i] = w.pad_begin;
+        pad_end[i] = w.pad_end;
+        ys[i] = w.out;
     }
     let want: Vec<usize> = [n, c_out].into_iter().chain(ys.iter().copied()).collect();
     if want != sy {

@@ -270,3 +270,35 @@ pub(super) fn madd(b: &mut FunctionBuilder, w: Value, x: Value, acc: Value) -> V
 
 /// Whether [`madd`] emits an FMA.
 const MADD_FUSED: bool = false;
+
+/// The whole body of a block-sparse kernel: the full block rows among this call's units through
+/// `row(b, entry, block_row, rows)`, then the last, shorter block row (when `rows % r != 0` and
+/// this call's units include it), then the return. Batch 1 and batch > 1 differ only in `row`.
+pub(super) fn bsr_body(
+    b: &mut FunctionBuilder,
+    p: KernelParams,
+    units: i64,
+    (rows, r): (usize, usize),
+    row: &mut dyn FnMut(&mut FunctionBuilder, &Entry, Value, usize),
+) {
+    let e = entry(b, p, units);
+    let full = (rows / r) as i64;
+    let mid = b.ins().iconst(types::I64, full);
+    let cond = b.ins().icmp(IntCC::SignedLessThan, e.hi, mid);
+    let stop = b.ins().select(cond, e.hi, mid);
+    emit_for(b, e.lo, stop, 1, &[], &mut |b, bi, _| {
+        row(b, &e, bi, r);
+        vec![]
+    });
+    if !rows.is_multiple_of(r) {
+        let has = b.ins().icmp_imm_s(IntCC::SignedGreaterThan, e.hi, full);
+        let then = b.create_block();
+        let done = b.create_block();
+        b.ins().brif(has, then, &[], done, &[]);
+        b.switch_to_block(then);
+        row(b, &e, mid, rows % r);
+        b.ins().jump(done, &[]);
+        b.switch_to_block(done);
+    }
+    b.ins().return_(&[]);
+}

@@ -13,14 +13,13 @@
 //! - [`nm24`]: per group of 4 columns, the two stored values go to two accumulator sets.
 
 use super::emit::{
-    emit_for, entry, epilogue, load_f32, load_index, load_v, madd, mem, ro, scaled, sum, zero,
-    Entry,
+    bsr_body, emit_for, entry, epilogue, load_f32, load_index, load_v, madd, mem, ro, scaled, sum,
+    zero, Entry,
 };
 use super::spmv::if_unit;
 use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
 use crate::codegen::jit::KernelParams;
 use crate::codegen::CodegenError;
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 
@@ -196,26 +195,9 @@ pub(super) fn bsr(
     s: &Sections,
     spec: &MatmulSpec,
 ) -> Result<(), CodegenError> {
-    let e = entry(b, p, s.units);
-    let full = (m.rows / m.r) as i64;
-    let mid = b.ins().iconst(types::I64, full);
-    let cond = b.ins().icmp(IntCC::SignedLessThan, e.hi, mid);
-    let stop = b.ins().select(cond, e.hi, mid);
-    emit_for(b, e.lo, stop, 1, &[], &mut |b, bi, _| {
-        bsr_block_row(b, &e, m, s, spec, bi, m.r);
-        vec![]
+    bsr_body(b, p, s.units, (m.rows, m.r), &mut |b, e, bi, rr| {
+        bsr_block_row(b, e, m, s, spec, bi, rr)
     });
-    if !m.rows.is_multiple_of(m.r) {
-        let has = b.ins().icmp_imm_s(IntCC::SignedGreaterThan, e.hi, full);
-        let then = b.create_block();
-        let done = b.create_block();
-        b.ins().brif(has, then, &[], done, &[]);
-        b.switch_to_block(then);
-        bsr_block_row(b, &e, m, s, spec, mid, m.rows % m.r);
-        b.ins().jump(done, &[]);
-        b.switch_to_block(done);
-    }
-    b.ins().return_(&[]);
     Ok(())
 }
 

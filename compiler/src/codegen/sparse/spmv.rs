@@ -13,8 +13,8 @@
 //!   positions inside the group.
 
 use super::emit::{
-    emit_for, entry, epilogue, hsum, load_f32, load_index, load_v, mem, ro, scaled, sum, zero,
-    Entry,
+    bsr_body, emit_for, entry, epilogue, hsum, load_f32, load_index, load_v, mem, ro, scaled, sum,
+    zero, Entry,
 };
 use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
 use crate::codegen::jit::KernelParams;
@@ -162,27 +162,9 @@ pub(super) fn bsr(
     s: &Sections,
     spec: &MatmulSpec,
 ) -> Result<(), CodegenError> {
-    let e = entry(b, p, s.units);
-    let full = (m.rows / m.r) as i64;
-    let mid = b.ins().iconst(types::I64, full);
-    let cond = b.ins().icmp(IntCC::SignedLessThan, e.hi, mid);
-    let stop = b.ins().select(cond, e.hi, mid);
-    emit_for(b, e.lo, stop, 1, &[], &mut |b, bi, _| {
-        bsr_block_row(b, &e, m, s, spec, bi, m.r);
-        vec![]
+    bsr_body(b, p, s.units, (m.rows, m.r), &mut |b, e, bi, rr| {
+        bsr_block_row(b, e, m, s, spec, bi, rr)
     });
-    if !m.rows.is_multiple_of(m.r) {
-        // The last, shorter block row, when this call's units include it.
-        let has = b.ins().icmp_imm_s(IntCC::SignedGreaterThan, e.hi, full);
-        let then = b.create_block();
-        let done = b.create_block();
-        b.ins().brif(has, then, &[], done, &[]);
-        b.switch_to_block(then);
-        bsr_block_row(b, &e, m, s, spec, mid, m.rows % m.r);
-        b.ins().jump(done, &[]);
-        b.switch_to_block(done);
-    }
-    b.ins().return_(&[]);
     Ok(())
 }
 

@@ -10,4 +10,5 @@ pub mod inspect;
 pub mod interp;
 pub mod onnx;
 pub mod passes;
+pub mod spx;
 pub mod tensor_io;

@@ -1,4 +1,5 @@
-//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench` and `prune` over ONNX models.
+//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench`, `prune` and `compile` over ONNX
+//! models (and `.spx` files compiled from them).
 
 mod cli;
 
@@ -74,6 +75,10 @@ enum Command {
     /// `--all-layers` override that. Prints one line per layer (density before and after, and why)
     /// and totals.
     Prune(PruneArgs),
+    /// Compile a model into a `.spx` file (optionally pruning it first, with the flags of
+    /// `prune`): the graph after the passes and its weights, sparse ones as CSR. `run`, `bench`,
+    /// `ir` and `inspect` accept the `.spx` file in place of the ONNX model.
+    Compile(cli::compile::CompileArgs),
 }
 
 #[derive(Args)]
@@ -83,33 +88,8 @@ struct PruneArgs {
     /// The pruned model to write (never the input; written to a temporary file, then renamed).
     #[arg(short = 'o', long, value_name = "OUT.onnx")]
     output: PathBuf,
-    /// `magnitude` (unstructured, smallest |w| first), `nm` (N:M along the reduction dimension)
-    /// or `channels` (remove whole output channels by filter norm, and the matching input
-    /// channels of every consumer).
-    #[arg(long, default_value = "magnitude")]
-    method: String,
-    /// Fraction of zeros for `magnitude`, or of output channels removed per layer for
-    /// `channels`, in [0, 1] [default: 0.5].
-    #[arg(long, value_name = "S")]
-    sparsity: Option<String>,
-    /// `global` (rank all pruned layers' magnitudes together) or `layer` (each layer to the
-    /// target) [default: global].
-    #[arg(long)]
-    scope: Option<String>,
-    /// The N:M pattern of `nm`: 2:4, 1:4, 2:8 or 4:8 [default: 2:4].
-    #[arg(long, value_name = "N:M")]
-    pattern: Option<String>,
-    /// Per-layer sparsity overrides, e.g. `conv1=0,fc.*=0.5` (`*` matches anything; a name is a
-    /// node name or a weight name, with or without `.weight`; 0 keeps a layer dense; with `nm`,
-    /// any other value applies the pattern).
-    #[arg(long, value_name = "NAME=S,...")]
-    layer_sparsity: Option<String>,
-    /// Prune every layer: no first/last/tiny-tensor exemptions.
-    #[arg(long)]
-    all_layers: bool,
-    /// How `channels` scores a filter: `l1` or `l2` [default: l1].
-    #[arg(long)]
-    norm: Option<String>,
+    #[command(flatten)]
+    flags: cli::prune::PruneFlags,
     #[command(flatten)]
     dims: DimArgs,
 }
@@ -244,18 +224,11 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
-        Command::Prune(args) => cli::prune::prune(cli::prune::PruneRequest {
-            dims: parse_dims(&args.dims)?,
-            model: args.model,
-            output: args.output,
-            method: args.method,
-            sparsity: args.sparsity,
-            scope: args.scope,
-            pattern: args.pattern,
-            layer_sparsity: args.layer_sparsity,
-            all_layers: args.all_layers,
-            norm: args.norm,
-        }),
+        Command::Prune(args) => {
+            let dims = parse_dims(&args.dims)?;
+            cli::prune::prune(args.flags.request(args.model, args.output, dims))
+        }
+        Command::Compile(args) => cli::compile::compile(args),
     }
 }
 
@@ -273,7 +246,13 @@ fn parse_dims(d: &DimArgs) -> Result<BTreeMap<String, usize>> {
     Ok(out)
 }
 
+/// Imports an ONNX model, or reads a `.spx` file (told apart by its magic bytes).
 fn import(model: &Path, dims: &DimArgs) -> Result<Graph> {
+    if matches!(sparsec::spx::is_spx(model), Ok(true)) {
+        let mut graph = sparsec::spx::read(model)?;
+        sparsec::spx::bind_dims(&mut graph, &parse_dims(dims)?)?;
+        return Ok(graph);
+    }
     let opts = ImportOptions {
         dims: parse_dims(dims)?,
         ..ImportOptions::default()

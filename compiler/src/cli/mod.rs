@@ -2,5 +2,6 @@
 
 pub mod alloc;
 pub mod bench;
+pub mod compile;
 pub mod prune;
 pub mod prune_channels;

@@ -17,6 +17,72 @@ use sparsec_ir::Graph;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The pruning flags, shared by `sparsec prune` and `sparsec compile`.
+#[derive(clap::Args, Default)]
+pub struct PruneFlags {
+    /// `magnitude` (unstructured, smallest |w| first), `nm` (N:M along the reduction dimension)
+    /// or `channels` (remove whole output channels by filter norm, and the matching input
+    /// channels of every consumer) [default: magnitude].
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Fraction of zeros for `magnitude`, or of output channels removed per layer for
+    /// `channels`, in [0, 1] [default: 0.5].
+    #[arg(long, value_name = "S")]
+    pub sparsity: Option<String>,
+    /// `global` (rank all pruned layers' magnitudes together) or `layer` (each layer to the
+    /// target) [default: global].
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// The N:M pattern of `nm`: 2:4, 1:4, 2:8 or 4:8 [default: 2:4].
+    #[arg(long, value_name = "N:M")]
+    pub pattern: Option<String>,
+    /// Per-layer sparsity overrides, e.g. `conv1=0,fc.*=0.5` (`*` matches anything; a name is a
+    /// node name or a weight name, with or without `.weight`; 0 keeps a layer dense; with `nm`,
+    /// any other value applies the pattern).
+    #[arg(long, value_name = "NAME=S,...")]
+    pub layer_sparsity: Option<String>,
+    /// Prune every layer: no first/last/tiny-tensor exemptions.
+    #[arg(long)]
+    pub all_layers: bool,
+    /// How `channels` scores a filter: `l1` or `l2` [default: l1].
+    #[arg(long)]
+    pub norm: Option<String>,
+}
+
+impl PruneFlags {
+    /// True when any pruning flag was given.
+    pub fn any(&self) -> bool {
+        self.method.is_some()
+            || self.sparsity.is_some()
+            || self.scope.is_some()
+            || self.pattern.is_some()
+            || self.layer_sparsity.is_some()
+            || self.all_layers
+            || self.norm.is_some()
+    }
+
+    /// The request to prune `model` into `output` with these flags.
+    pub fn request(
+        self,
+        model: PathBuf,
+        output: PathBuf,
+        dims: BTreeMap<String, usize>,
+    ) -> PruneRequest {
+        PruneRequest {
+            model,
+            output,
+            method: self.method.unwrap_or_else(|| "magnitude".into()),
+            sparsity: self.sparsity,
+            scope: self.scope,
+            pattern: self.pattern,
+            layer_sparsity: self.layer_sparsity,
+            all_layers: self.all_layers,
+            norm: self.norm,
+            dims,
+        }
+    }
+}
+
 /// What to prune and where to write it (flag values as typed, validated here).
 pub struct PruneRequest {
     /// The input model.
@@ -42,7 +108,7 @@ pub struct PruneRequest {
 }
 
 /// The pass and its options from the flags.
-fn options(r: &PruneRequest) -> Result<(&'static str, PruneOptions)> {
+pub(super) fn options(r: &PruneRequest) -> Result<(&'static str, PruneOptions)> {
     let mut o = PruneOptions::default();
     let pass = match r.method.as_str() {
         "magnitude" => {
@@ -79,7 +145,7 @@ fn options(r: &PruneRequest) -> Result<(&'static str, PruneOptions)> {
 }
 
 /// True when `a` and `b` name the same existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(super) fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -128,7 +194,7 @@ pub fn prune(r: PruneRequest) -> Result<()> {
     }
     let zeroed = apply_zeros(&mut model, &patches)?;
     write_model(&model, &r.output)?;
-    print!("{}", summary(&graph, &cx, zeroed));
+    print!("{}", summary(&graph, &cx, Some(zeroed)));
     println!("wrote {}", r.output.display());
     Ok(())
 }
@@ -156,8 +222,8 @@ fn patch_names<'c>(
     Ok(out)
 }
 
-/// The per-layer table and totals.
-fn summary(graph: &Graph, cx: &PassContext, zeroed: usize) -> String {
+/// The per-layer table and totals (`zeroed`: values zeroed in the written model, if any).
+pub(super) fn summary(graph: &Graph, cx: &PassContext, zeroed: Option<usize>) -> String {
     let w = cx
         .pruned
         .iter()
@@ -196,11 +262,15 @@ fn summary(graph: &Graph, cx: &PassContext, zeroed: usize) -> String {
         }
     };
     s.push_str(&format!(
-        "total: {} layers, {params} weights, density {:.4} -> {:.4} (sparsity {:.4}), {zeroed} values zeroed in the model\n",
+        "total: {} layers, {params} weights, density {:.4} -> {:.4} (sparsity {:.4})",
         cx.pruned.len(),
         d(nnz_before),
         d(nnz_after),
         1.0 - d(nnz_after)
     ));
+    match zeroed {
+        Some(z) => s.push_str(&format!(", {z} values zeroed in the model\n")),
+        None => s.push('\n'),
+    }
     s
 }

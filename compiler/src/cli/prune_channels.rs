@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 const SLICED: &str = "_pruned";
 
 /// The pass options from the flags.
-fn options(r: &PruneRequest) -> Result<ChannelOptions> {
+pub(super) fn options(r: &PruneRequest) -> Result<ChannelOptions> {
     if r.scope.is_some() || r.pattern.is_some() {
         bail!("--scope and --pattern do not apply to --method channels");
     }

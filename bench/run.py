@@ -283,17 +283,47 @@ def ensure_model(case: Case, shared: Path) -> None:
         materialize.materialize_one(shared, name, materialize.DEFAULT_SEED)
 
 
-def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dict]:
-    """Run one case at every thread count; print and return one result per thread count."""
+def print_row(result: dict) -> None:
+    """Print one result of `bench_case` as a row of the main table."""
+    if "error" in result:
+        cells = [result["model"], str(result["batch"]), "-"] + ["-"] * 7 + [result["error"]]
+        print(row_text(cells), flush=True)
+        return
+    sp, ot, ratio = result.get("sparsec"), result.get("ort"), result.get("ratio")
+    sp = sp if sp and "error" not in sp else None
+    ot = ot if ot and "error" not in ot else None
+    cells = [
+        result["model"],
+        str(result["batch"]),
+        str(result["threads"]),
+        ms(sp and sp.get("median_ms")),
+        ms(ot and ot.get("median_ms")),
+        "-" if ratio is None else f"{ratio:.2f}",
+        ms(sp and sp.get("compile_ms")),
+        ms(ot and ot.get("compile_ms")),
+        mb(result.get("sparsec_peak_rss_bytes")) if sp else "-",
+        mb(result.get("ort_net_rss_bytes")) if ot else "-",
+        "; ".join(result["notes"])[:160],
+    ]
+    print(row_text(cells), flush=True)
+
+
+def bench_case(
+    case: Case, args, shared: Path, baseline: int | None, printer=print_row
+) -> list[dict]:
+    """Run one case at every thread count; print (through `printer`, one call per result) and
+    return one result per thread count."""
     try:
         ensure_model(case, shared)
     except Exception as e:  # Materialization failures become a row, not a crash.
-        print(row_text([case.name, str(case.batch), "-"] + ["-"] * 7 + [f"setup: {e}"]), flush=True)
-        return [{"model": case.name, "batch": case.batch, "error": f"setup: {e}"}]
+        result = {"model": case.name, "batch": case.batch, "error": f"setup: {e}"}
+        printer(result)
+        return [result]
     if not case.path.is_file():
         note = f"model not found: {case.path.name} (set SPARSEC_SHARED)"
-        print(row_text([case.name, str(case.batch), "-"] + ["-"] * 7 + [note]), flush=True)
-        return [{"model": case.name, "batch": case.batch, "error": note}]
+        result = {"model": case.name, "batch": case.batch, "error": note}
+        printer(result)
+        return [result]
     results = []
     with tempfile.TemporaryDirectory(prefix="sparsec-bench-") as tmp:
         model = onnx.load(str(case.path), load_external_data=False)
@@ -344,20 +374,9 @@ def bench_case(case: Case, args, shared: Path, baseline: int | None) -> list[dic
             ort_net = None
             if ort_peak is not None and baseline is not None:
                 ort_net = max(ort_peak - baseline, 0)
-            cells = [
-                case.name,
-                str(case.batch),
-                str(threads),
-                ms(sp and sp.get("median_ms")),
-                ms(ot and ot.get("median_ms")),
-                "-" if ratio is None else f"{ratio:.2f}",
-                ms(sp and sp.get("compile_ms")),
-                ms(ot and ot.get("compile_ms")),
-                mb(result.get("sparsec_peak_rss_bytes")) if sp else "-",
-                mb(ort_net) if ot else "-",
-                "; ".join(notes)[:160],
-            ]
-            print(row_text(cells), flush=True)
+            result["ort_net_rss_bytes"] = ort_net
+            result["notes"] = notes
+            printer(result)
             results.append(result)
     return results
 

@@ -40,8 +40,8 @@ const BLOCK_FLOATS: usize = 48 * 1024;
 /// Work units per image (fewer when there are fewer output channels).
 const UNITS_PER_IMAGE: u64 = 32;
 
-/// Target accumulators of a tile of narrow rows (several rows per tile).
-const TARGET_ACCS: usize = 10;
+/// Fewest independent accumulators of a tile (FMA latency 4 x 2 pipes), where the grid allows.
+const MIN_CHAINS: usize = 8;
 
 /// Most accumulators of a tile (16 registers: accumulators, the broadcast weight, a load).
 const MAX_ACCS: usize = 12;
@@ -165,10 +165,22 @@ pub(super) struct Tiling {
     pub width: usize,
 }
 
+/// Rows per tile for `per_row` accumulators per row: enough rows for [`MIN_CHAINS`] independent
+/// accumulators (at most [`MAX_ACCS`]), recomputing the fewest rows of `rows` (the last tile is
+/// shifted back), more rows on a tie.
+fn rows_per_tile(rows: usize, per_row: usize) -> usize {
+    let most = (MAX_ACCS / per_row).clamp(1, rows);
+    let least = MIN_CHAINS.div_ceil(per_row).clamp(1, most);
+    (least..=most)
+        .rev()
+        .min_by_key(|&r| rows.div_ceil(r) * r)
+        .unwrap_or(1)
+}
+
 /// Chooses the tile for a grid of `rows x cols` pixels.
 pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
     if cols < 4 {
-        let r = (TARGET_ACCS / cols).clamp(1, rows);
+        let r = rows_per_tile(rows, cols);
         return Tiling {
             grid: [rows, cols],
             r,
@@ -184,7 +196,7 @@ pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
         starts.push(cols - 4);
         return Tiling {
             grid: [rows, cols],
-            r: (TARGET_ACCS / nv).clamp(1, rows),
+            r: rows_per_tile(rows, nv),
             cols: starts,
             vector: true,
             width: cols,
@@ -211,7 +223,8 @@ fn blocks(g: &Geometry, t: &Tiling, wx: usize) -> Vec<[i64; 4]> {
     let [rows, cols] = t.grid;
     let mut out = Vec::new();
     if rows > 1 || cols <= t.width {
-        let rb = (BLOCK_FLOATS / (per_chan * wx).max(1)).max(t.r);
+        // A multiple of the tile's rows, so blocks do not recompute overlapping rows.
+        let rb = (BLOCK_FLOATS / (per_chan * wx).max(1) / t.r * t.r).max(t.r);
         let mut r0 = 0;
         while r0 < rows {
             let r1 = (r0 + rb).min(rows);

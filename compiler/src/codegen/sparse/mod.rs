@@ -15,15 +15,20 @@
 //!   `X^T [cols x stride]` from the [`transpose_kernel`] step; results are written back in
 //!   `[batch x rows]` after the fused epilogue.
 
+mod conv;
 mod emit;
 mod pack;
+mod spconv;
 mod spmm;
 mod spmv;
 mod transpose;
 
 #[cfg(test)]
+mod conv_tests;
+#[cfg(test)]
 mod tests;
 
+pub use conv::lower_sparse_conv;
 pub use pack::{balance, Bsr, Csr, IndexWidth, Nm24};
 pub use transpose::{transpose_kernel, xt_stride};
 

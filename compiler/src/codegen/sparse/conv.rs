@@ -1,0 +1,587 @@
+//! Lowering of one `Conv` node (group 1, one or two spatial axes) whose weight is packed as CSR
+//! ([`lower_sparse_conv`]): a host kernel that prepares each image's input plane and calls the
+//! channel-major sparse kernel emitted by `spconv.rs`.
+//!
+//! NCHW makes the spatial axis the dense one: per image, `Y[co, p] = sum_k W[co, k] X'[k, p]`.
+//! Every nonzero `(ci, kh, kw)` becomes one element offset into a prepared plane, so that output
+//! pixel `(oh, ow)` reads the plane at `offset + oh * wq + ow`:
+//! - stride 1 without padding (1x1 convolutions among them): the plane is the input image
+//!   itself, nothing is copied;
+//! - otherwise the padded input is split into `stride_h x stride_w` *phase planes* (phase
+//!   `(a, c)` holds padded rows `a, a + s_h, ...` and columns `c, c + s_w, ...`), only the
+//!   phases some nonzero reads, each `hq x wq` with `hq = Ho + max (kh * d_h) / s_h` (same for
+//!   the width). A stride-1 padded convolution has one phase, the padded image; a 1x1 stride-2
+//!   one has one phase, the subsampled image; a 3x3 stride-2 one four phases that together hold
+//!   about the padded input once (no im2col blow-up). Each thread builds the plane of an image
+//!   in its own scratch buffer, once per call and image.
+//!
+//! When the plane's row is as wide as the output (`wq == Wo`, e.g. every 1x1 convolution), the
+//! output grid is one row of `Ho * Wo` pixels; else it is `Ho` rows of `Wo` pixels read with row
+//! stride `wq`. The grid is walked in blocks whose slice of the plane (all input channels) stays
+//! in L2 while every output channel of the call reads it.
+//!
+//! The parallel dimension is `N x` units of output channels balanced by nonzero count.
+
+use super::emit::{f32s, u32s, Blob};
+use super::spconv::{emit, ConvKernelSpec, FIRST_EPI_ARG};
+use super::{balance, Packing};
+use crate::codegen::dense::EpiStep;
+use crate::codegen::dense::{build_epilogue, f32_shape, grain_for, operand, result, unsupported};
+use crate::codegen::jit::Jit;
+use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
+use sparsec_ir::shape::resolve_window;
+use sparsec_ir::{Graph, NodeId, Op, Tensor, TensorData};
+use sparsec_runtime::{Kernel, KernelFn};
+use std::cell::RefCell;
+
+/// Floats of the plane a block of the output grid may read (192 KiB, within one core's L2).
+const BLOCK_FLOATS: usize = 48 * 1024;
+
+/// Work units per image (fewer when there are fewer output channels).
+const UNITS_PER_IMAGE: u64 = 32;
+
+/// Fewest independent accumulators of a tile (FMA latency 4 x 2 pipes), where the grid allows.
+const MIN_CHAINS: usize = 8;
+
+/// Most accumulators of a tile (16 registers: accumulators, the broadcast weight, a load).
+const MAX_ACCS: usize = 12;
+
+thread_local! {
+    /// The prepared input plane of this thread.
+    static PLANE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The geometry of a convolution as the kernel sees it (spatial axes padded to two).
+#[derive(Clone, Debug)]
+pub(super) struct Geometry {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Input height and width.
+    pub hw: [usize; 2],
+    /// Output height and width.
+    pub out: [usize; 2],
+    /// Kernel height and width.
+    pub k: [usize; 2],
+    /// Strides.
+    pub s: [usize; 2],
+    /// Dilations.
+    pub d: [usize; 2],
+    /// Padding at the start of each axis.
+    pub pad: [usize; 2],
+    /// Used phases `(a, c)`, in plane order; empty when the input is read directly.
+    pub phases: Vec<(usize, usize)>,
+    /// Rows and columns of each phase plane (of the input when read directly).
+    pub q: [usize; 2],
+}
+
+impl Geometry {
+    /// Whether the kernel reads the input image itself.
+    fn direct(&self) -> bool {
+        self.phases.is_empty()
+    }
+
+    /// Phase planes per input channel.
+    fn nphases(&self) -> usize {
+        self.phases.len().max(1)
+    }
+
+    /// Floats of one image's plane.
+    fn plane_len(&self) -> usize {
+        self.cin * self.nphases() * self.q[0] * self.q[1]
+    }
+
+    /// Element offset in the plane of weight column `col` (`ci * kh * kw + ...`).
+    fn offset(&self, col: usize) -> usize {
+        let kk = self.k[0] * self.k[1];
+        let (ci, kh, kw) = (col / kk, col % kk / self.k[1], col % self.k[1]);
+        let (eh, ew) = (kh * self.d[0], kw * self.d[1]);
+        let phase = if self.direct() {
+            0
+        } else {
+            let key = (eh % self.s[0], ew % self.s[1]);
+            self.phases.iter().position(|&p| p == key).unwrap_or(0)
+        };
+        ((ci * self.nphases() + phase) * self.q[0] + eh / self.s[0]) * self.q[1] + ew / self.s[1]
+    }
+
+    /// Fills `dst` with the phase planes of one image `x` (`cin x H x W`).
+    fn fill(&self, x: &[f32], dst: &mut [f32]) {
+        let [h, w] = self.hw;
+        let [hq, wq] = self.q;
+        let mut planes = dst.chunks_exact_mut(hq * wq);
+        for ci in 0..self.cin {
+            let src = &x[ci * h * w..(ci + 1) * h * w];
+            for &(a, c) in &self.phases {
+                let Some(plane) = planes.next() else { return };
+                for (i, row) in plane.chunks_exact_mut(wq).enumerate() {
+                    let yy = (i * self.s[0] + a) as i64 - self.pad[0] as i64;
+                    if yy < 0 || yy >= h as i64 {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let srow = &src[yy as usize * w..(yy as usize + 1) * w];
+                    // Columns j with 0 <= j * s + c - pad < w.
+                    let first = self.pad[1].saturating_sub(c).div_ceil(self.s[1]).min(wq);
+                    let end = ((w + self.pad[1]).saturating_sub(c))
+                        .div_ceil(self.s[1])
+                        .clamp(first, wq);
+                    row[..first].fill(0.0);
+                    row[end..].fill(0.0);
+                    if end == first {
+                        continue;
+                    }
+                    let x0 = first * self.s[1] + c - self.pad[1];
+                    if self.s[1] == 1 {
+                        row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
+                    } else {
+                        let it = srow[x0..].iter().step_by(self.s[1]);
+                        row[first..end]
+                            .iter_mut()
+                            .zip(it)
+                            .for_each(|(v, s)| *v = *s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output grid and how the kernel tiles it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Tiling {
+    /// Grid rows and columns.
+    pub grid: [usize; 2],
+    /// Rows per tile.
+    pub r: usize,
+    /// Column starts of the accumulators in a tile.
+    pub cols: Vec<usize>,
+    /// Whether accumulators are `f32x4`.
+    pub vector: bool,
+    /// Columns per tile.
+    pub width: usize,
+}
+
+/// Rows per tile for `per_row` accumulators per row: enough rows for [`MIN_CHAINS`] independent
+/// accumulators (at most [`MAX_ACCS`]), recomputing the fewest rows of `rows` (the last tile is
+/// shifted back), more rows on a tie.
+fn rows_per_tile(rows: usize, per_row: usize) -> usize {
+    let most = (MAX_ACCS / per_row).clamp(1, rows);
+    let least = MIN_CHAINS.div_ceil(per_row).clamp(1, most);
+    (least..=most)
+        .rev()
+        .min_by_key(|&r| rows.div_ceil(r) * r)
+        .unwrap_or(1)
+}
+
+/// Chooses the tile for a grid of `rows x cols` pixels.
+pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
+    if cols < 4 {
+        let r = rows_per_tile(rows, cols);
+        return Tiling {
+            grid: [rows, cols],
+            r,
+            cols: (0..cols).collect(),
+            vector: false,
+            width: cols,
+        };
+    }
+    let nv = cols.div_ceil(4);
+    if nv <= MAX_ACCS {
+        // Whole rows: vectors at 0, 4, ..., the last one ending at the row's end.
+        let mut starts: Vec<usize> = (0..nv - 1).map(|v| 4 * v).collect();
+        starts.push(cols - 4);
+        return Tiling {
+            grid: [rows, cols],
+            r: rows_per_tile(rows, nv),
+            cols: starts,
+            vector: true,
+            width: cols,
+        };
+    }
+    // Wide rows: T vectors per tile, T in 6..=10 wasting the fewest recomputed vectors.
+    let t = (6..=10)
+        .rev()
+        .min_by_key(|&t| nv.div_ceil(t) * t)
+        .unwrap_or(8);
+    Tiling {
+        grid: [rows, cols],
+        r: 1,
+        cols: (0..t).map(|v| 4 * v).collect(),
+        vector: true,
+        width: 4 * t,
+    }
+}
+
+/// The blocks `[r0, r1, c0, c1]` of the grid, each at least one tile large, whose plane slice
+/// is about [`BLOCK_FLOATS`].
+fn blocks(g: &Geometry, t: &Tiling, wx: usize) -> Vec<[i64; 4]> {
+    let per_chan = g.cin * g.nphases();
+    let [rows, cols] = t.grid;
+    let mut out = Vec::new();
+    if rows > 1 || cols <= t.width {
+        // A multiple of the tile's rows, so blocks do not recompute overlapping rows.
+        let rb = (BLOCK_FLOATS / (per_chan * wx).max(1) / t.r * t.r).max(t.r);
+        let mut r0 = 0;
+        while r0 < rows {
+            let r1 = (r0 + rb).min(rows);
+            out.push([r0.min(r1 - t.r) as i64, r1 as i64, 0, cols as i64]);
+            r0 = r1;
+        }
+    } else {
+        let cb = (BLOCK_FLOATS / per_chan.max(1)) / t.width * t.width;
+        let cb = cb.max(t.width);
+        let mut c0 = 0;
+        while c0 < cols {
+            let c1 = (c0 + cb).min(cols);
+            out.push([0, 1, c0.min(c1 - t.width) as i64, c1 as i64]);
+            c0 = c1;
+        }
+    }
+    out
+}
+
+/// Everything the host kernel needs at run time.
+struct ConvRun {
+    geo: Geometry,
+    /// First output channel of each unit (`units + 1` entries).
+    units: Vec<u32>,
+    /// Grid blocks.
+    blocks: Vec<[i64; 4]>,
+    /// The JIT kernel.
+    f: KernelFn,
+    /// Argument indices: `X`, blob, result.
+    x: usize,
+    blob: usize,
+    out: usize,
+    /// The epilogue's operands as `(kernel argument index, per-image tensor)`.
+    epi_args: Vec<(usize, bool)>,
+}
+
+impl ConvRun {
+    /// Computes units `begin..end` (of `N x units`).
+    ///
+    /// # Safety
+    /// `args` must be the kernel's buffers in ABI order, sized from the graph's types.
+    unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
+        let nu = self.units.len() - 1;
+        let g = &self.geo;
+        let in_img = g.cin * g.hw[0] * g.hw[1];
+        let out_img = g.cout * g.out[0] * g.out[1];
+        let mut w = begin;
+        while w < end {
+            let b = w / nu;
+            let u0 = w % nu;
+            let u1 = (end - b * nu).min(nu);
+            w = (b + 1) * nu;
+            let (co0, co1) = (self.units[u0] as usize, self.units[u1] as usize);
+            // SAFETY: image `b` is inside `X` and the result.
+            let x = unsafe { (args[self.x] as *const f32).add(b * in_img) };
+            let y = unsafe { (args[self.out] as *mut f32).add(b * out_img) };
+            let mut jargs: Vec<*mut u8> = vec![std::ptr::null_mut(); FIRST_EPI_ARG];
+            jargs[1] = args[self.blob];
+            jargs[2] = y as *mut u8;
+            for &(k, per_image) in &self.epi_args {
+                let p = args[k] as *mut f32;
+                // SAFETY: an added tensor has the result's shape, so image `b` is inside it.
+                jargs.push(if per_image {
+                    unsafe { p.add(b * out_img) as *mut u8 }
+                } else {
+                    p as *mut u8
+                });
+            }
+            let mut call = |plane: *const f32| {
+                jargs[0] = plane as *mut u8;
+                for blk in &self.blocks {
+                    jargs[3] = blk.as_ptr() as *mut u8;
+                    // SAFETY: the plane holds what the offsets address for every pixel of the
+                    // grid, the block lies inside the grid, and channels `co0..co1` of image
+                    // `b` are this call's part of the result.
+                    unsafe { (self.f)(jargs.as_ptr(), co0, co1) };
+                }
+            };
+            if g.direct() {
+                call(x);
+            } else {
+                PLANE.with(|s| {
+                    let mut s = s.borrow_mut();
+                    if s.len() < g.plane_len() {
+                        s.resize(g.plane_len(), 0.0);
+                    }
+                    // SAFETY: image `b` of `X` holds `in_img` floats.
+                    let xs = unsafe { std::slice::from_raw_parts(x, in_img) };
+                    g.fill(xs, &mut s[..g.plane_len()]);
+                    call(s.as_ptr());
+                });
+            }
+        }
+    }
+}
+
+/// Reads the node's attributes into a [`Geometry`] (phases and plane sizes included).
+pub(super) fn geometry(graph: &Graph, node: NodeId) -> Result<Geometry, CodegenError> {
+    let Op::Conv {
+        auto_pad,
+        dilations,
+        group,
+        kernel_shape,
+        pads,
+        strides,
+    } = &graph.node(node).op
+    else {
+        return Err(unsupported(graph, node, "not a convolution"));
+    };
+    let sx = f32_shape(graph, node, operand(graph, node, 0)?)?;
+    let sw = f32_shape(graph, node, operand(graph, node, 1)?)?;
+    let sy = f32_shape(graph, node, result(graph, node)?)?;
+    let r = sx.len();
+    if !(3..=4).contains(&r) || sw.len() != r || sy.len() != r {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("shapes {sx:?}, {sw:?}, {sy:?} (the sparse path lowers 1 or 2 spatial axes)"),
+        ));
+    }
+    if *group != 1 || sw[1] != sx[1] {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("group {group} (the sparse path lowers group 1)"),
+        ));
+    }
+    let ns = r - 2;
+    let kern = &sw[2..];
+    if !kernel_shape.is_empty()
+        && kernel_shape
+            .iter()
+            .map(|&k| k as usize)
+            .ne(kern.iter().copied())
+    {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("kernel_shape {kernel_shape:?} differs from weight shape {sw:?}"),
+        ));
+    }
+    let attr = |v: &[i64], i: usize, default: i64| v.get(i).copied().unwrap_or(default);
+    let (mut out, mut pad) = ([1usize; 2], [0usize; 2]);
+    let (mut k, mut s, mut d, mut hw) = ([1usize; 2], [1usize; 2], [1usize; 2], [1usize; 2]);
+    for i in 0..ns {
+        let a = 2 - ns + i;
+        let (st, dl) = (attr(strides, i, 1), attr(dilations, i, 1));
+        let p = (attr(pads, i, 0), attr(pads, ns + i, 0));
+        let w = resolve_window(sx[2 + i], kern[i] as i64, st, dl, p, auto_pad, false)
+            .filter(|w| w.out > 0)
+            .ok_or_else(|| {
+                unsupported(
+                    graph,
+                    node,
+                    format!("window of axis {i} (strides {strides:?}, pads {pads:?}, dilations {dilations:?}, auto_pad `{auto_pad}`)"),
+                )
+            })?;
+        (out[a], pad[a], k[a], s[a], d[a], hw[a]) = (
+            w.out,
+            w.pad_begin,
+            kern[i],
+            st as usize,
+            dl as usize,
+            sx[2 + i],
+        );
+    }
+    let (n, cin, cout) = (sx[0], sx[1], sw[0]);
+    let want: Vec<usize> = [n, cout]
+        .into_iter()
+        .chain(out[2 - ns..].iter().copied())
+        .collect();
+    if want != sy {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("result shape {sy:?}, expected {want:?}"),
+        ));
+    }
+    let direct = s == [1, 1] && pad == [0, 0];
+    let mut phases = Vec::new();
+    let q = if direct {
+        hw
+    } else {
+        for kh in 0..k[0] {
+            for kw in 0..k[1] {
+                let key = ((kh * d[0]) % s[0], (kw * d[1]) % s[1]);
+                if !phases.contains(&key) {
+                    phases.push(key);
+                }
+            }
+        }
+        phases.sort_unstable();
+        [
+            out[0] + (k[0] - 1) * d[0] / s[0],
+            out[1] + (k[1] - 1) * d[1] / s[1],
+        ]
+    };
+    Ok(Geometry {
+        n,
+        cin,
+        cout,
+        hw,
+        out,
+        k,
+        s,
+        d,
+        pad,
+        phases,
+        q,
+    })
+}
+
+/// Lowers Conv node `node` (group 1, one or two spatial axes, any stride, padding and dilation;
+/// `Unsupported` otherwise) with its weight given as `packing` (rows = output channels, cols =
+/// `Cin * kh * kw` in ONNX weight order, i.e. the weight tensor viewed as a matrix) and the fused
+/// `epilogue` (bias, residual add, relu/clip/leaky), to one [`LoweredKernel`] (layout
+/// `csr-u16` or `csr-u32`), emitting its code into `jit` (which is finalized).
+///
+/// Arguments: `X`, the conv's bias when present, the epilogue operands in order, the packed blob, the result. The
+/// parallel dimension is `N x` units of output channels of about equal nonzero count.
+pub fn lower_sparse_conv(
+    graph: &Graph,
+    node: NodeId,
+    epilogue: &[Epilogue],
+    packing: &Packing,
+    jit: &mut Jit,
+) -> Result<LoweredKernel, CodegenError> {
+    let Packing::Csr(m) = packing else {
+        return Err(unsupported(
+            graph,
+            node,
+            format!("layout {} (the sparse conv lowers CSR)", packing.layout()),
+        ));
+    };
+    let g = geometry(graph, node)?;
+    let kk = g.k[0] * g.k[1];
+    if m.rows != g.cout || m.cols != g.cin * kk {
+        return Err(unsupported(
+            graph,
+            node,
+            format!(
+                "packing of {} x {} for a weight of {} x {}",
+                m.rows,
+                m.cols,
+                g.cout,
+                g.cin * kk
+            ),
+        ));
+    }
+    let grid_len = g.out[0] * g.out[1];
+    if g.plane_len().max(g.cin * g.hw[0] * g.hw[1]) >= i32::MAX as usize / 4
+        || g.cout.saturating_mul(grid_len) >= i32::MAX as usize / 4
+    {
+        return Err(unsupported(
+            graph,
+            node,
+            "tensors too large for 32-bit offsets",
+        ));
+    }
+    let xv = operand(graph, node, 0)?;
+    let yv = result(graph, node)?;
+    let sy = f32_shape(graph, node, yv)?;
+    let mut args = vec![Arg::Value(xv)];
+    let mut epi = Vec::new();
+    if let Some(bv) = graph.node(node).inputs.get(2).copied().flatten() {
+        let (steps, _) =
+            build_epilogue(graph, node, &[Epilogue::Bias(bv)], &sy, g.cout, &mut args)?;
+        epi.extend(steps);
+    }
+    let (steps, suffix) = build_epilogue(graph, node, epilogue, &sy, g.cout, &mut args)?;
+    epi.extend(steps);
+    // Operands of the epilogue, renumbered to the JIT kernel's argument array.
+    let mut epi_args = Vec::new();
+    let jit_epi: Vec<EpiStep> = epi
+        .iter()
+        .map(|s| match *s {
+            EpiStep::Bias(k) => {
+                epi_args.push((k, false));
+                EpiStep::Bias(FIRST_EPI_ARG + epi_args.len() - 1)
+            }
+            EpiStep::Add(k) => {
+                epi_args.push((k, true));
+                EpiStep::Add(FIRST_EPI_ARG + epi_args.len() - 1)
+            }
+            other => other,
+        })
+        .collect();
+    // The grid: one long row when the plane's rows are as wide as the output's.
+    let flat = g.q[1] == g.out[1];
+    let (t, wx, wy) = if flat {
+        (tiling(1, grid_len), grid_len, grid_len)
+    } else {
+        (tiling(g.out[0], g.out[1]), g.q[1], g.out[1])
+    };
+    // The packed blob: row pointers, plane offsets, values.
+    let mut blob = Blob::default();
+    let ptr = blob.section(u32s(&m.row_ptr));
+    let offsets: Vec<u32> = m
+        .col_idx
+        .iter()
+        .map(|&c| g.offset(c as usize) as u32)
+        .collect();
+    let offs = blob.section(u32s(&offsets));
+    let vals = blob.section(f32s(&m.values));
+    let name = &graph.node(node).name;
+    blob.check(name).map_err(|e| unsupported(graph, node, e))?;
+    let spec = ConvKernelSpec {
+        r: t.r,
+        cols: t.cols.clone(),
+        vector: t.vector,
+        width: t.width,
+        wx,
+        wy,
+        plane: grid_len,
+        ptr,
+        offs,
+        vals,
+        epi: jit_epi,
+    };
+    let n_args = FIRST_EPI_ARG + epi_args.len();
+    let id = jit.define(&format!("spconv:{name}"), |b, p| emit(b, p, &spec, n_args))?;
+    jit.finalize()?;
+    let f = jit.kernel(id)?;
+    let blob_len = blob.bytes.len();
+    let blob_t = Tensor::new(vec![blob_len], TensorData::U8(blob.bytes))
+        .map_err(|e| unsupported(graph, node, e))?;
+    args.push(Arg::Packed(blob_t));
+    let blob_arg = args.len() - 1;
+    args.push(Arg::Value(yv));
+    let out = args.len() - 1;
+    // Units of output channels balanced by nonzeros (plus a per-channel overhead).
+    let cost = |r: usize| m.row_nnz(r) as u64 + 4;
+    let total: u64 = (0..g.cout).map(cost).sum();
+    let units = balance(g.cout, total.div_ceil(UNITS_PER_IMAGE), cost);
+    let nu = units.len() - 1;
+    let work = g.n * nu;
+    let flops_per_unit = (2 * m.nnz() * grid_len).div_ceil(nu.max(1));
+    let run = ConvRun {
+        blocks: blocks(&g, &t, wx),
+        geo: g,
+        units,
+        f,
+        x: 0,
+        blob: blob_arg,
+        out,
+        epi_args,
+    };
+    Ok(LoweredKernel {
+        kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
+            // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
+            // graph's types, and gives each thread a disjoint range.
+            unsafe { run.run(args, begin, end) }
+        })),
+        args,
+        work,
+        grain: grain_for(flops_per_unit, work),
+        op: format!("conv{suffix}"),
+        layout: packing.layout(),
+    })
+}

@@ -1,0 +1,418 @@
+//! Differential tests of the sparse convolution ([`lower_sparse_conv`]) against the interpreter:
+//! random weights from all-nonzero to all-zero, channel counts and spatial sizes that are not
+//! multiples of 4, 1x1 and 3x3 kernels, strides 1 and 2, padding and dilation, batches 1 and 2,
+//! fused epilogues, and calls over uneven sub-ranges that together cover the work.
+
+use super::conv::{geometry, tiling};
+use super::*;
+use crate::codegen::{Arg, Epilogue, LoweredKernel};
+use crate::interp::eval_op;
+use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorData, TensorType, ValueId};
+use std::collections::HashMap;
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in `[-1, 1)`, never exactly zero.
+    fn value(&mut self) -> f32 {
+        let v = self.unit() * 2.0 - 1.0;
+        if v == 0.0 {
+            0.5
+        } else {
+            v
+        }
+    }
+
+    fn values(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.value()).collect()
+    }
+}
+
+/// One convolution case.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    /// Input height and width.
+    hw: (usize, usize),
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+    zeros: f32,
+    bias: bool,
+}
+
+impl Case {
+    fn new(cin: usize, cout: usize, hw: usize, k: usize, stride: usize, pad: usize) -> Case {
+        Case {
+            n: 1,
+            cin,
+            cout,
+            hw: (hw, hw),
+            k,
+            stride,
+            pad,
+            dil: 1,
+            zeros: 0.9,
+            bias: false,
+        }
+    }
+}
+
+/// A graph holding one convolution of `c`, with the data of every value.
+struct Env {
+    g: Graph,
+    node: NodeId,
+    w: Vec<f32>,
+    data: HashMap<ValueId, Tensor>,
+    rng: Rng,
+}
+
+impl Env {
+    fn new(c: Case, seed: u64) -> Env {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut g = Graph::new("t");
+        let mut data = HashMap::new();
+        let xs = [c.n, c.cin, c.hw.0, c.hw.1];
+        let x = g.add_input("x", TensorType::known(DType::F32, &xs));
+        data.insert(x, Tensor::from_f32(&xs, rng.values(xs.iter().product())));
+        let ws = [c.cout, c.cin, c.k, c.k];
+        let w: Vec<f32> = (0..ws.iter().product())
+            .map(|_| {
+                if rng.unit() < c.zeros {
+                    0.0
+                } else {
+                    rng.value()
+                }
+            })
+            .collect();
+        let wv = g.add_weight("w", Tensor::from_f32(&ws, w.clone()));
+        data.insert(wv, Tensor::from_f32(&ws, w.clone()));
+        let mut inputs = vec![Some(x), Some(wv)];
+        if c.bias {
+            let b = Tensor::from_f32(&[c.cout], rng.values(c.cout));
+            let bv = g.add_weight("b", b.clone());
+            data.insert(bv, b);
+            inputs.push(Some(bv));
+        }
+        let eff = c.dil * (c.k - 1) + 1;
+        let o = |h: usize| (h + 2 * c.pad - eff) / c.stride + 1;
+        let ys = [c.n, c.cout, o(c.hw.0), o(c.hw.1)];
+        let op = Op::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: vec![c.dil as i64; 2],
+            group: 1,
+            kernel_shape: vec![],
+            pads: vec![c.pad as i64; 4],
+            strides: vec![c.stride as i64; 2],
+        };
+        let node = g.add_node(
+            "conv",
+            op,
+            inputs.clone(),
+            vec![("y".into(), TensorType::known(DType::F32, &ys))],
+        );
+        let operands: Vec<Option<&Tensor>> = inputs.iter().map(|v| v.map(|v| &data[&v])).collect();
+        let y = eval_op(&g.node(node).op, &operands, 1)
+            .expect("the interpreter runs the conv")
+            .remove(0);
+        data.insert(g.node(node).outputs[0], y);
+        Env {
+            g,
+            node,
+            w,
+            data,
+            rng,
+        }
+    }
+
+    /// A per-channel bias value.
+    fn bias(&mut self) -> ValueId {
+        let c = self
+            .g
+            .value(self.g.node(self.node).outputs[0])
+            .ty
+            .shape()
+            .unwrap()[1];
+        let t = Tensor::from_f32(&[c], self.rng.values(c));
+        let v = self.g.add_weight("eb", t.clone());
+        self.data.insert(v, t);
+        v
+    }
+
+    /// A tensor of the result's shape (a residual).
+    fn residual(&mut self) -> ValueId {
+        let s = self
+            .g
+            .value(self.g.node(self.node).outputs[0])
+            .ty
+            .shape()
+            .unwrap();
+        let t = Tensor::from_f32(&s, self.rng.values(s.iter().product()));
+        let v = self.g.add_input("res", t.ty());
+        self.data.insert(v, t);
+        v
+    }
+
+    fn packing(&self) -> Packing {
+        let s = self
+            .g
+            .value(self.g.node(self.node).inputs[1].unwrap())
+            .ty
+            .shape()
+            .unwrap();
+        let cols = s[1..].iter().product();
+        Packing::Csr(Csr::from_dense("w", s[0], cols, &self.w).unwrap())
+    }
+
+    /// The interpreter's result followed by the epilogue.
+    fn expected(&self, epilogue: &[Epilogue]) -> Vec<f32> {
+        let mut t = self.data[&self.g.node(self.node).outputs[0]].clone();
+        for e in epilogue {
+            let (op, extra): (Op, Vec<Tensor>) = match *e {
+                Epilogue::Bias(b) => {
+                    let n = self.data[&b].numel();
+                    let b = Tensor::from_f32(&[n, 1, 1], self.data[&b].to_f32_vec());
+                    (Op::Add {}, vec![b])
+                }
+                Epilogue::AddTensor(v) => (Op::Add {}, vec![self.data[&v].clone()]),
+                Epilogue::Relu => (Op::Relu {}, vec![]),
+                Epilogue::Clip(lo, hi) => (
+                    Op::Clip {},
+                    vec![Tensor::scalar_f32(lo), Tensor::scalar_f32(hi)],
+                ),
+                Epilogue::LeakyRelu(alpha) => (Op::LeakyRelu { alpha }, vec![]),
+            };
+            let mut args = vec![Some(&t)];
+            args.extend(extra.iter().map(Some));
+            t = eval_op(&op, &args, 1)
+                .expect("epilogue evaluates")
+                .remove(0);
+        }
+        t.to_f32_vec()
+    }
+
+    /// Runs `lk` over `ranges` with fresh buffers (the result starts as NaN).
+    fn run(&self, lk: &LoweredKernel, ranges: &[(usize, usize)]) -> Vec<f32> {
+        let y = self.g.node(self.node).outputs[0];
+        let mut bufs: Vec<Vec<f32>> = lk
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Packed(t) => match t.data() {
+                    TensorData::U8(b) => b
+                        .chunks(4)
+                        .map(|c| {
+                            let mut w = [0u8; 4];
+                            w[..c.len()].copy_from_slice(c);
+                            f32::from_ne_bytes(w)
+                        })
+                        .collect(),
+                    _ => t.to_f32_vec(),
+                },
+                Arg::Value(v) if *v == y => vec![f32::NAN; self.data[v].numel()],
+                Arg::Value(v) => self.data[v].to_f32_vec(),
+            })
+            .collect();
+        let ptrs: Vec<*mut u8> = bufs.iter_mut().map(|b| b.as_mut_ptr() as *mut u8).collect();
+        for &(b, e) in ranges {
+            // SAFETY: the buffers are sized from the graph's types, in the kernel's order.
+            unsafe { lk.kernel.call(&ptrs, b, e) };
+        }
+        bufs.pop().expect("result argument")
+    }
+
+    /// Lowers with `epilogue` and checks every split of the work against the interpreter.
+    fn check(&self, epilogue: &[Epilogue], what: &str) {
+        let mut jit = Jit::new().unwrap();
+        let lk = lower_sparse_conv(&self.g, self.node, epilogue, &self.packing(), &mut jit)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let want = self.expected(epilogue);
+        let w = lk.work;
+        assert!(lk.grain >= 1 && lk.grain <= w.max(1), "{what}: grain");
+        let (a, b) = ((w / 3 + 1).min(w), (2 * w / 3).max((w / 3 + 1).min(w)));
+        let mut splits = vec![vec![(0, w)], vec![(b, w), (0, a), (a, b)]];
+        if w <= 64 {
+            splits.push((0..w).rev().map(|u| (u, u + 1)).collect());
+        }
+        let written: usize = splits[1]
+            .iter()
+            .map(|&r| self.run(&lk, &[r]).iter().filter(|x| !x.is_nan()).count())
+            .sum();
+        assert_eq!(written, want.len(), "{what}: ranges overlap or leave gaps");
+        for ranges in splits {
+            let got = self.run(&lk, &ranges);
+            assert_eq!(got.len(), want.len());
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{what}: element {i}: got {g}, want {e} (ranges {ranges:?})"
+                );
+            }
+        }
+    }
+}
+
+/// Checks `c` at every density, without and with a fused epilogue.
+fn check_case(c: Case, seed: u64) {
+    for (i, &zeros) in [0.0, 0.5, 0.9, 0.99, 1.0].iter().enumerate() {
+        let c = Case { zeros, ..c };
+        let mut env = Env::new(c, seed + i as u64);
+        env.check(&[], &format!("{c:?}"));
+        let b = env.bias();
+        let r = env.residual();
+        let epi = [Epilogue::Bias(b), Epilogue::AddTensor(r), Epilogue::Relu];
+        env.check(&epi, &format!("{c:?} +bias+add+relu"));
+    }
+}
+
+#[test]
+fn pointwise_stride_1() {
+    check_case(Case::new(5, 7, 6, 1, 1, 0), 1);
+    check_case(Case::new(13, 3, 9, 1, 1, 0), 2);
+    // Wide rows (more than 12 vectors per grid row): 21 x 21 = 441 pixels.
+    check_case(Case::new(6, 9, 21, 1, 1, 0), 3);
+}
+
+#[test]
+fn three_by_three_padded() {
+    check_case(Case::new(5, 6, 7, 3, 1, 1), 4);
+    check_case(Case::new(3, 5, 13, 3, 1, 1), 5);
+    // Narrow rows: scalar tiles.
+    check_case(Case::new(4, 3, 3, 3, 1, 1), 6);
+    // Rows wider than a 10-vector tile.
+    check_case(Case::new(3, 4, 50, 3, 1, 1), 7);
+}
+
+#[test]
+fn stride_2() {
+    check_case(Case::new(5, 6, 9, 3, 2, 1), 8);
+    check_case(Case::new(7, 5, 10, 1, 2, 0), 9);
+    check_case(Case::new(3, 5, 15, 3, 2, 0), 10);
+}
+
+#[test]
+fn valid_dilated_and_rectangular() {
+    let c = Case::new(3, 5, 11, 3, 1, 0);
+    check_case(c, 11);
+    check_case(
+        Case {
+            dil: 2,
+            pad: 2,
+            ..c
+        },
+        12,
+    );
+    check_case(
+        Case {
+            dil: 2,
+            stride: 2,
+            ..c
+        },
+        13,
+    );
+    check_case(
+        Case {
+            hw: (5, 19),
+            ..Case::new(4, 6, 0, 3, 1, 1)
+        },
+        14,
+    );
+    check_case(
+        Case {
+            hw: (9, 2),
+            ..Case::new(4, 6, 0, 1, 1, 0)
+        },
+        15,
+    );
+}
+
+#[test]
+fn batch_two_with_conv_bias() {
+    let c = Case {
+        n: 2,
+        bias: true,
+        ..Case::new(6, 10, 8, 3, 1, 1)
+    };
+    check_case(c, 16);
+    check_case(Case { stride: 2, ..c }, 17);
+    check_case(Case { k: 1, pad: 0, ..c }, 18);
+}
+
+#[test]
+fn single_output_channel_and_other_epilogues() {
+    check_case(Case::new(7, 1, 6, 3, 1, 1), 19);
+    let mut env = Env::new(Case::new(5, 6, 7, 3, 1, 1), 20);
+    env.check(&[Epilogue::Clip(-0.3, 0.4)], "clip");
+    env.check(&[Epilogue::LeakyRelu(0.1)], "leaky");
+    let b = env.bias();
+    env.check(&[Epilogue::Bias(b), Epilogue::LeakyRelu(0.2)], "bias+leaky");
+}
+
+#[test]
+fn empty_rows() {
+    // Every other output channel has no nonzero at all.
+    let mut env = Env::new(Case::new(6, 8, 7, 3, 1, 1), 21);
+    let kk = 6 * 9;
+    for co in (0..8).step_by(2) {
+        env.w[co * kk..(co + 1) * kk].fill(0.0);
+    }
+    let ws = [8, 6, 3, 3];
+    let wv = env.g.node(env.node).inputs[1].unwrap();
+    env.data.insert(wv, Tensor::from_f32(&ws, env.w.clone()));
+    let x = &env.data[&env.g.node(env.node).inputs[0].unwrap()];
+    let y = eval_op(
+        &env.g.node(env.node).op,
+        &[Some(x), Some(&env.data[&wv])],
+        1,
+    )
+    .unwrap()
+    .remove(0);
+    env.data.insert(env.g.node(env.node).outputs[0], y);
+    env.check(&[Epilogue::Relu], "empty rows");
+}
+
+#[test]
+fn tilings_cover_their_rows() {
+    for cols in 1..80 {
+        let t = tiling(3, cols);
+        assert!(t.width <= cols && t.r <= 3 && t.r >= 1, "{t:?}");
+        assert!(t.r * t.cols.len() <= 12, "{t:?}");
+        let lane = if t.vector { 4 } else { 1 };
+        assert!(t.cols.iter().all(|&c| c + lane <= t.width), "{t:?}");
+        // A tile's accumulators cover its width.
+        let mut seen = vec![false; t.width];
+        for &c in &t.cols {
+            seen[c..c + lane].iter_mut().for_each(|s| *s = true);
+        }
+        assert!(seen.iter().all(|&s| s), "{t:?}");
+    }
+}
+
+#[test]
+fn unsupported_layouts_and_groups_are_errors() {
+    let env = Env::new(Case::new(4, 4, 5, 3, 1, 1), 22);
+    let mut jit = Jit::new().unwrap();
+    let w = &env.w;
+    let bsr = Packing::Bsr(Bsr::from_dense("w", 4, 36, w, 4, 1).unwrap());
+    let e = lower_sparse_conv(&env.g, env.node, &[], &bsr, &mut jit).unwrap_err();
+    assert!(e.to_string().contains("bsr4x1"), "{e}");
+    let wrong = Packing::Csr(Csr::from_dense("w", 2, 72, w).unwrap());
+    assert!(lower_sparse_conv(&env.g, env.node, &[], &wrong, &mut jit).is_err());
+    assert!(geometry(&env.g, env.node).is_ok());
+}

@@ -1,4 +1,4 @@
-//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench` and `prune` over ONNX models.
+//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench`, `prune` and `tune`.
 
 mod cli;
 
@@ -30,13 +30,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show every weight-bearing node with its weight's shape, nonzeros, density and sparsity
-    /// pattern, and model totals (parameters, nonzeros, MACs dense vs nonzero-only, bytes).
+    /// pattern, the layout the cost model chooses and why (for the `--dim` bound shapes,
+    /// unbound dims = 1), and model totals (parameters, nonzeros, MACs dense vs nonzero-only,
+    /// bytes).
     Inspect {
         /// The ONNX model.
         model: PathBuf,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Leave out the layout choices.
+        #[arg(long)]
+        no_layouts: bool,
         #[command(flatten)]
         dims: DimArgs,
     },
@@ -74,6 +79,16 @@ enum Command {
     /// `--all-layers` override that. Prints one line per layer (density before and after, and why)
     /// and totals.
     Prune(PruneArgs),
+    /// Measure the dense and sparse kernels on this machine and write the cost table that layout
+    /// selection reads (default: `$SPARSEC_TUNE`, else `~/.cache/sparsec/tune.json`).
+    Tune {
+        /// Where to write the table.
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Small matrices and few repetitions (a few seconds).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 #[derive(Args)]
@@ -203,9 +218,18 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect { model, json, dims } => {
+        Command::Inspect {
+            model,
+            json,
+            no_layouts,
+            dims,
+        } => {
             let graph = load(&model, &dims)?;
-            let report = sparsec::inspect::inspect(&graph);
+            let mut report = sparsec::inspect::inspect(&graph);
+            if !no_layouts {
+                let table = sparsec::codegen::layout::CostTable::load()?;
+                report.add_layouts(&graph, &table);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -244,6 +268,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Bench(args) => bench(args),
+        Command::Tune { output, quick } => cli::tune::tune(output, quick),
         Command::Prune(args) => cli::prune::prune(cli::prune::PruneRequest {
             dims: parse_dims(&args.dims)?,
             model: args.model,

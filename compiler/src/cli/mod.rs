@@ -4,3 +4,4 @@ pub mod alloc;
 pub mod bench;
 pub mod prune;
 pub mod prune_channels;
+pub mod tune;

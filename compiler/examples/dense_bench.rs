@@ -89,6 +89,7 @@ fn time(
                 ValueDef::Weight(w) => w.data.as_ref().map(|t| t.to_f32_vec()).unwrap_or_default(),
                 _ => values(graph.value(*v).ty.numel().unwrap_or(0)),
             },
+            other => panic!("dense kernels take no {other:?}"),
         })
         .collect();
     let ptrs: Vec<usize> = bufs.iter_mut().map(|b| b.as_mut_ptr() as usize).collect();

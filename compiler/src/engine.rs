@@ -3,13 +3,21 @@
 //!
 //! Inputs are validated against the model's declared types (`inputs::bind_inputs`) and then
 //! against the specialized plan (the runtime checks again) before any kernel runs.
+//!
+//! Each specialization chooses weight layouts with the cost model (`codegen::layout`). Once a
+//! weight runs sparse, the engine keeps its packing and drops the dense data from its own graph
+//! (`Weight.data = None`), so the dense copy does not outlive the packing; a later specialization
+//! reuses the packing when it chooses the same layout and otherwise unpacks the dense data into
+//! its private copy of the graph.
 
 use crate::codegen::bytes::{dtype_of, tensor_byte_view, tensor_bytes, tensor_from_bytes};
-use crate::codegen::lower::{lower_graph, Compiled};
+use crate::codegen::layout::{plan_layouts, stored_form, unpack, CostTable, LayoutPlan};
+use crate::codegen::lower::{lower_graph_with, Compiled, LowerOptions};
+use crate::codegen::sparse::Packing;
 use crate::codegen::CodegenError;
 use crate::inputs::{bind_inputs, InputError};
 use crate::passes::{run_pipeline, PassError, RunOptions};
-use sparsec_ir::{Dim, Graph, Tensor};
+use sparsec_ir::{Dim, Graph, Tensor, ValueDef, ValueId};
 use sparsec_runtime::{RuntimeError, TensorView, ThreadPool};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,13 +76,38 @@ pub struct Engine {
     pool: ThreadPool,
     cache: HashMap<Vec<Vec<usize>>, Arc<Compiled>>,
     value_cache: HashMap<Vec<Vec<u8>>, Arc<Compiled>>,
+    table: CostTable,
+    /// Packings of the weights whose dense data was dropped, by weight name.
+    packings: HashMap<String, PackedWeight>,
     /// Times of the most recent compilation.
     pub last_compile: CompileTimes,
+    /// The layout plan of the most recent compilation.
+    pub last_layouts: LayoutPlan,
+}
+
+/// A weight the engine holds packed only.
+#[derive(Clone, Debug)]
+struct PackedWeight {
+    packing: Arc<Packing>,
+    /// The weight's stored shape.
+    shape: Vec<usize>,
+    /// The weight is stored `[cols x rows]`, the transpose of the packed matrix.
+    transposed: bool,
 }
 
 impl Engine {
-    /// An engine for `graph` (imported, default pipeline run) on `threads` threads.
+    /// An engine for `graph` (imported, default pipeline run) on `threads` threads, choosing
+    /// layouts with the machine's cost table (`CostTable::load_or_builtin`).
     pub fn new(graph: Graph, threads: usize) -> Result<Engine, EngineError> {
+        Self::with_table(graph, threads, CostTable::load_or_builtin())
+    }
+
+    /// An engine choosing layouts with `table`.
+    pub fn with_table(
+        graph: Graph,
+        threads: usize,
+        table: CostTable,
+    ) -> Result<Engine, EngineError> {
         let pool = ThreadPool::new(threads.max(1))
             .map_err(|e| EngineError::Kernel(format!("cannot start {threads} threads: {e}")))?;
         Ok(Engine {
@@ -82,11 +115,15 @@ impl Engine {
             pool,
             cache: HashMap::new(),
             value_cache: HashMap::new(),
+            table,
+            packings: HashMap::new(),
             last_compile: CompileTimes::default(),
+            last_layouts: LayoutPlan::default(),
         })
     }
 
-    /// The unspecialized graph.
+    /// The unspecialized graph. Weights that run sparse hold no dense data here (`data` is
+    /// `None`; their facts stay): the engine keeps their packings instead.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -174,12 +211,129 @@ impl Engine {
             )));
         }
         let t1 = Instant::now();
-        let compiled = Arc::new(lower_graph(&g)?);
+        let mut g = g;
+        let layouts = plan_layouts(&g, &self.table);
+        let prepacked = self.restore_weights(&mut g, &layouts);
+        let compiled = lower_graph_with(
+            &g,
+            LowerOptions {
+                layouts: Some(&layouts),
+                prepacked: Some(&prepacked),
+            },
+        )?;
+        self.drop_packed(&g, &layouts, &compiled);
+        self.last_layouts = layouts;
         self.last_compile = CompileTimes {
             specialize: t1 - t0,
             lower: t1.elapsed(),
         };
-        Ok(compiled)
+        Ok(Arc::new(compiled))
+    }
+
+    /// Gives back the dense data of every packed-only weight of `g` that some user does not run
+    /// in the packing's layout, and returns the packings the others may reuse.
+    fn restore_weights(
+        &self,
+        g: &mut Graph,
+        layouts: &LayoutPlan,
+    ) -> HashMap<String, Arc<Packing>> {
+        let mut reuse = HashMap::new();
+        for v in g.referenced_values() {
+            let Some(w) = g.weight(v).filter(|w| w.data.is_none()) else {
+                continue;
+            };
+            let name = g.value(v).name.clone();
+            let Some(pw) = self.packings.get(&name) else {
+                continue;
+            };
+            let users = g.users(v);
+            let all_match = !users.is_empty()
+                && users.iter().all(|&(n, k)| {
+                    k == 1
+                        && layouts
+                            .get(&g.node(n).name)
+                            .is_some_and(|c| c.desc.weight == name && c.layout.matches(&pw.packing))
+                });
+            if all_match {
+                reuse.insert(name, pw.packing.clone());
+                continue;
+            }
+            let facts = w.facts;
+            let m = unpack(&pw.packing);
+            let desc = crate::codegen::layout::LayerDesc {
+                node: String::new(),
+                weight: name,
+                rows: pw.packing.rows(),
+                cols: pw.packing.cols(),
+                n: 1,
+                kind: crate::codegen::layout::LayerKind::Matmul,
+                nnz: facts.nnz,
+                pattern: facts.pattern,
+                transposed: pw.transposed,
+            };
+            let data = stored_form(&desc, &m);
+            if let Ok(t) = Tensor::new(pw.shape.clone(), sparsec_ir::TensorData::F32(data)) {
+                g.value_mut(v).def = ValueDef::Weight(sparsec_ir::Weight {
+                    data: Some(Arc::new(t)),
+                    facts,
+                });
+            }
+        }
+        reuse
+    }
+
+    /// Drops from the engine's graph the dense data of the weights `compiled` runs packed (when
+    /// the engine's weight is the very tensor that was packed) and keeps their packings.
+    fn drop_packed(&mut self, g: &Graph, layouts: &LayoutPlan, compiled: &Compiled) {
+        if compiled.packed.is_empty() {
+            return;
+        }
+        let by_name = |graph: &Graph| -> HashMap<String, ValueId> {
+            graph
+                .referenced_values()
+                .into_iter()
+                .filter(|&v| graph.weight(v).is_some())
+                .map(|v| (graph.value(v).name.clone(), v))
+                .collect()
+        };
+        let (mine, theirs) = (by_name(&self.graph), by_name(g));
+        for (name, packing) in &compiled.packed {
+            let (Some(&v), Some(&sv)) = (mine.get(name), theirs.get(name)) else {
+                continue;
+            };
+            let same = match (
+                self.graph.weight(v).and_then(|w| w.data.as_ref()),
+                g.weight(sv).and_then(|w| w.data.as_ref()),
+            ) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            };
+            let Some(desc) = layouts.layers.iter().find(|c| &c.desc.weight == name) else {
+                continue;
+            };
+            if !same {
+                continue;
+            }
+            let shape = self.graph.value(v).ty.shape().unwrap_or_default();
+            self.packings.insert(
+                name.clone(),
+                PackedWeight {
+                    packing: packing.clone(),
+                    shape,
+                    transposed: desc.desc.transposed,
+                },
+            );
+            if let ValueDef::Weight(w) = &mut self.graph.value_mut(v).def {
+                w.data = None;
+            }
+        }
+    }
+
+    /// Names of the weights the engine holds packed only (no dense data in its graph).
+    pub fn packed_weights(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.packings.keys().cloned().collect();
+        v.sort();
+        v
     }
 
     /// Validates `given` (name, tensor) pairs, compiles for their shapes if needed, and runs.

@@ -1,7 +1,9 @@
 //! `sparsec inspect`: one row per weight-bearing node (its weight's shape, parameters, nonzeros,
-//! density and detected pattern) and model totals, including multiply-accumulates counted dense and
+//! density and detected pattern, and with [`InspectReport::add_layouts`] the layout the cost
+//! model chooses and why) and model totals, including multiply-accumulates counted dense and
 //! nonzero-only.
 
+use crate::codegen::layout::{plan_layouts, CostTable};
 use sparsec_ir::{Dim, Graph, Op, ValueId};
 
 /// One weight-bearing node.
@@ -27,6 +29,8 @@ pub struct LayerRow {
     pub macs_dense: u64,
     /// Multiply-accumulates with nonzero weights only.
     pub macs_nonzero: u64,
+    /// The chosen layout and the reason (see [`InspectReport::add_layouts`]).
+    pub layout: Option<(String, String)>,
 }
 
 /// The whole report.
@@ -82,6 +86,7 @@ pub fn inspect(graph: &Graph) -> InspectReport {
             pattern: facts.pattern.to_string(),
             macs_dense,
             macs_nonzero,
+            layout: None,
         });
     }
     let mut total_params = 0;
@@ -172,11 +177,35 @@ fn numel_sym_as_one(dims: &[Dim]) -> u64 {
 }
 
 impl InspectReport {
+    /// Fills every row's layout choice and reason from the layout plan of `graph` under `table`
+    /// (rows the cost model does not cover, e.g. grouped convolutions, stay without).
+    pub fn add_layouts(&mut self, graph: &Graph, table: &CostTable) {
+        let plan = plan_layouts(graph, table);
+        for row in &mut self.layers {
+            if let Some(c) = plan.get(&row.name) {
+                let mut reason = format!("n={}, {}", c.desc.n, c.reason);
+                if c.layout.is_sparse() && c.desc.kind != crate::codegen::layout::LayerKind::Matmul
+                {
+                    reason.push_str(" (runs dense until the sparse convolution kernel exists)");
+                }
+                row.layout = Some((c.layout.to_string(), reason));
+            }
+        }
+    }
+
     /// A plain-text table with a totals block.
     pub fn to_table(&self) -> String {
+        let with_layouts = self.layers.iter().any(|l| l.layout.is_some());
         let mut s = format!(
-            "{:<32} {:<14} {:<18} {:>10} {:>10} {:>8} {:<12}\n",
-            "node", "op", "weight shape", "params", "nnz", "density", "pattern"
+            "{:<32} {:<14} {:<18} {:>10} {:>10} {:>8} {:<12}{}\n",
+            "node",
+            "op",
+            "weight shape",
+            "params",
+            "nnz",
+            "density",
+            "pattern",
+            if with_layouts { " layout     why" } else { "" }
         );
         for l in &self.layers {
             let shape = format!(
@@ -187,15 +216,20 @@ impl InspectReport {
                     .collect::<Vec<_>>()
                     .join(",")
             );
+            let layout = match &l.layout {
+                Some((layout, reason)) => format!(" {layout:<10} {reason}"),
+                None => String::new(),
+            };
             s.push_str(&format!(
-                "{:<32} {:<14} {:<18} {:>10} {:>10} {:>8.4} {:<12}\n",
+                "{:<32} {:<14} {:<18} {:>10} {:>10} {:>8.4} {:<12}{}\n",
                 truncate(&l.name, 32),
                 l.op,
                 shape,
                 l.params,
                 l.nnz,
                 l.density,
-                l.pattern
+                l.pattern,
+                layout.trim_end()
             ));
         }
         let density = if self.total_params == 0 {
@@ -229,11 +263,16 @@ impl InspectReport {
             .layers
             .iter()
             .map(|l| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "name": l.name, "op": l.op, "weight": l.weight, "weight_shape": l.weight_shape,
                     "params": l.params, "nnz": l.nnz, "density": l.density, "pattern": l.pattern,
                     "macs_dense": l.macs_dense, "macs_nonzero": l.macs_nonzero,
-                })
+                });
+                if let (Some((layout, reason)), Some(o)) = (&l.layout, v.as_object_mut()) {
+                    o.insert("layout".into(), layout.clone().into());
+                    o.insert("layout_reason".into(), reason.clone().into());
+                }
+                v
             })
             .collect();
         serde_json::json!({

@@ -1,5 +1,5 @@
-//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench`, `prune` and `compile` over ONNX
-//! models (and `.spx` files compiled from them).
+//! The `sparsec` command line: `inspect`, `ir`, `run`, `bench`, `prune`, `compile` and `tune`
+//! over ONNX models (and `.spx` files compiled from them).
 
 mod cli;
 
@@ -31,13 +31,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show every weight-bearing node with its weight's shape, nonzeros, density and sparsity
-    /// pattern, and model totals (parameters, nonzeros, MACs dense vs nonzero-only, bytes).
+    /// pattern, the layout the cost model chooses and why (for the `--dim` bound shapes,
+    /// unbound dims = 1), and model totals (parameters, nonzeros, MACs dense vs nonzero-only,
+    /// bytes).
     Inspect {
         /// The ONNX model.
         model: PathBuf,
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Leave out the layout choices.
+        #[arg(long)]
+        no_layouts: bool,
         #[command(flatten)]
         dims: DimArgs,
     },
@@ -79,6 +84,16 @@ enum Command {
     /// `prune`): the graph after the passes and its weights, sparse ones as CSR. `run`, `bench`,
     /// `ir` and `inspect` accept the `.spx` file in place of the ONNX model.
     Compile(cli::compile::CompileArgs),
+    /// Measure the dense and sparse kernels on this machine and write the cost table that layout
+    /// selection reads (default: `$SPARSEC_TUNE`, else `~/.cache/sparsec/tune.json`).
+    Tune {
+        /// Where to write the table.
+        #[arg(short = 'o', long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Small matrices and few repetitions (a few seconds).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 #[derive(Args)]
@@ -183,9 +198,18 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Inspect { model, json, dims } => {
+        Command::Inspect {
+            model,
+            json,
+            no_layouts,
+            dims,
+        } => {
             let graph = load(&model, &dims)?;
-            let report = sparsec::inspect::inspect(&graph);
+            let mut report = sparsec::inspect::inspect(&graph);
+            if !no_layouts {
+                let table = sparsec::codegen::layout::CostTable::load()?;
+                report.add_layouts(&graph, &table);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -229,6 +253,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             cli::prune::prune(args.flags.request(args.model, args.output, dims))
         }
         Command::Compile(args) => cli::compile::compile(args),
+        Command::Tune { output, quick } => cli::tune::tune(output, quick),
     }
 }
 

@@ -5,3 +5,4 @@ pub mod bench;
 pub mod compile;
 pub mod prune;
 pub mod prune_channels;
+pub mod tune;

@@ -3,13 +3,19 @@
 //! Walks the nodes in topological order and forms groups: a Gemm/MatMul/Conv anchor with the
 //! elementwise epilogue that follows it (bias, residual add, activation) goes to the dense path; a
 //! chain of f32 elementwise nodes goes to the JIT; anything else falls back to the interpreter.
+//! With a layout plan (`layout::plan_layouts`), a Gemm / MatMul whose weight's choice is sparse
+//! becomes a sparse kernel (plus an `X^T` transpose step at batch > 1) with the bias and ReLU of
+//! its epilogue fused.
 //! Then every value a kernel reads or writes gets a buffer: graph inputs and outputs are the
 //! caller's, weights share the graph's tensors (packed weights are owned by the plan), and
-//! intermediates live in one arena laid out by the static memory planner from their lifetimes.
+//! intermediates and group-internal temporaries live in one arena laid out by the static memory
+//! planner from their lifetimes.
 
 use super::bytes::{elem_type, owned_buf, weight_buf};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
+use super::layout::{lower_sparse_matmul, LayerKind, LayoutPlan};
+use super::sparse::Packing;
 use super::{
     dense, elementwise, movement, norm, pool, select, Arg, CodegenError, Epilogue, LoweredKernel,
 };
@@ -25,10 +31,28 @@ pub struct Compiled {
     pub plan: Plan,
     /// Run-time errors of host kernels; checked after every run.
     pub errors: ErrorSlot,
+    /// The weights that run sparse, by weight name, with the packing their kernel was built from.
+    pub packed: Vec<(String, Arc<Packing>)>,
 }
 
-/// Lowers `graph`, whose value types must all be static, to a plan.
+/// What the lowering may use besides the graph.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LowerOptions<'a> {
+    /// Layout choices per layer; without them every layer is dense.
+    pub layouts: Option<&'a LayoutPlan>,
+    /// Packings made earlier, by weight name: used when they match the chosen layout (the
+    /// graph's weight may then hold no data).
+    pub prepacked: Option<&'a HashMap<String, Arc<Packing>>>,
+}
+
+/// Lowers `graph`, whose value types must all be static, to a plan with every layer dense.
 pub fn lower_graph(graph: &Graph) -> Result<Compiled, CodegenError> {
+    lower_graph_with(graph, LowerOptions::default())
+}
+
+/// Lowers `graph`, whose value types must all be static, to a plan, with the layer layouts and
+/// packings of `opts`.
+pub fn lower_graph_with(graph: &Graph, opts: LowerOptions) -> Result<Compiled, CodegenError> {
     for v in graph.referenced_values() {
         if graph.value(v).ty.shape().is_none() {
             return Err(CodegenError::Unsupported(format!(
@@ -45,18 +69,101 @@ pub fn lower_graph(graph: &Graph) -> Result<Compiled, CodegenError> {
     let uses = use_counts(graph);
     let mut done = vec![false; order.len()];
     let mut kernels: Vec<(String, LoweredKernel)> = Vec::new();
+    let mut packed = Vec::new();
     for (i, &n) in order.iter().enumerate() {
         if done[i] {
             continue;
         }
-        let (group, lowered) = lower_group(graph, n, &position, &uses, &mut jit, &errors)?;
+        let ctx = GroupCtx {
+            position: &position,
+            uses: &uses,
+            errors: &errors,
+            opts,
+            temp: kernels.len(),
+        };
+        let (group, lowered) = match lower_sparse_group(graph, n, &ctx, &mut jit)? {
+            Some((group, lowered, p)) => {
+                packed.push(p);
+                (group, lowered)
+            }
+            None => lower_group(graph, n, &ctx, &mut jit)?,
+        };
         for g in group {
             done[position[&g]] = true;
         }
-        kernels.push((graph.node(n).name.clone(), lowered));
+        for k in lowered {
+            kernels.push((graph.node(n).name.clone(), k));
+        }
     }
     let keep_alive = jit.finish()?;
-    build_plan(graph, kernels, keep_alive, errors)
+    let mut compiled = build_plan(graph, kernels, keep_alive, errors)?;
+    compiled.packed = packed;
+    Ok(compiled)
+}
+
+/// What every group's lowering reads.
+struct GroupCtx<'a> {
+    position: &'a HashMap<NodeId, usize>,
+    uses: &'a HashMap<ValueId, usize>,
+    errors: &'a ErrorSlot,
+    opts: LowerOptions<'a>,
+    /// An id for a group-internal temporary, unique within the lowering.
+    temp: usize,
+}
+
+/// A lowered group: its nodes, its steps, and the packing of a sparse weight.
+type SparseGroup = (Vec<NodeId>, Vec<LoweredKernel>, (String, Arc<Packing>));
+
+/// The sparse lowering of `n` when its layout choice is sparse; `None` when it runs dense.
+fn lower_sparse_group(
+    graph: &Graph,
+    n: NodeId,
+    ctx: &GroupCtx,
+    jit: &mut Jit,
+) -> Result<Option<SparseGroup>, CodegenError> {
+    let node = graph.node(n);
+    let Some(choice) = ctx
+        .opts
+        .layouts
+        .and_then(|p| p.get(&node.name))
+        .filter(|c| c.layout.is_sparse())
+    else {
+        return Ok(None);
+    };
+    if node.outputs.len() != 1 || graph.value(node.outputs[0]).ty.dtype != DType::F32 {
+        return Ok(None);
+    }
+    if let LayerKind::Conv { .. } = choice.desc.kind {
+        // The single call site of the sparse convolution, which does not exist yet: until
+        // `sparse::conv::lower_sparse_conv(graph, n, &epilogue, &packing, jit)` lands, planned
+        // sparse convolutions run dense.
+        return Ok(None);
+    }
+    let at = ctx.position[&n];
+    let (epi_nodes, epilogue) = collect_epilogue(graph, n, at, ctx.position, ctx.uses);
+    let prepacked = ctx.opts.prepacked.and_then(|m| m.get(&choice.desc.weight));
+    let weight_has_data = node
+        .inputs
+        .get(1)
+        .copied()
+        .flatten()
+        .is_some_and(|w| graph.const_data(w).is_some());
+    match lower_sparse_matmul(graph, n, choice, &epilogue, prepacked, jit, ctx.temp) {
+        Ok(mut s) => {
+            let mut group = vec![n];
+            group.extend_from_slice(&epi_nodes[..s.fused]);
+            if let (Some(&last), Some(k)) = (group.last(), s.kernels.last_mut()) {
+                if last != n {
+                    // The kernel writes the last fused node's result, not the anchor's.
+                    retarget_result(k, node.outputs[0], graph.node(last).outputs[0]);
+                }
+            }
+            Ok(Some((group, s.kernels, (s.weight, s.packing))))
+        }
+        // The dense path needs the weight's data; without it the failure is final.
+        Err(CodegenError::Unsupported(_)) if weight_has_data => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// How many times each value is read (by node operands and graph outputs).
@@ -90,15 +197,13 @@ fn defined_before(graph: &Graph, v: ValueId, at: usize, position: &HashMap<NodeI
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn lower_group(
     graph: &Graph,
     n: NodeId,
-    position: &HashMap<NodeId, usize>,
-    uses: &HashMap<ValueId, usize>,
+    ctx: &GroupCtx,
     jit: &mut Jit,
-    errors: &ErrorSlot,
-) -> Result<(Vec<NodeId>, LoweredKernel), CodegenError> {
+) -> Result<(Vec<NodeId>, Vec<LoweredKernel>), CodegenError> {
+    let (position, uses, errors) = (ctx.position, ctx.uses, ctx.errors);
     let node = graph.node(n);
     let at = position[&n];
     let f32_result = node.outputs.len() == 1 && graph.value(node.outputs[0]).ty.dtype == DType::F32;
@@ -121,7 +226,7 @@ fn lower_group(
                 }
                 let mut group = vec![n];
                 group.extend(epi_nodes);
-                return Ok((group, k));
+                return Ok((group, vec![k]));
             }
             Err(CodegenError::Unsupported(_)) if !epilogue.is_empty() => {
                 let plain = match node.op {
@@ -130,7 +235,7 @@ fn lower_group(
                     _ => dense::lower_conv(graph, n, &[]),
                 };
                 if let Ok(k) = plain {
-                    return Ok((vec![n], k));
+                    return Ok((vec![n], vec![k]));
                 }
             }
             Err(CodegenError::Unsupported(_)) => {}
@@ -157,24 +262,24 @@ fn lower_group(
         while !chain.is_empty() {
             if let Some(c) = elementwise::chain_from_nodes(graph, &chain) {
                 let k = elementwise::lower_elementwise(jit, &c)?;
-                return Ok((chain, k));
+                return Ok((chain, vec![k]));
             }
             chain.pop();
         }
     }
     if let Ok(k) = pool::lower_pool(graph, n) {
-        return Ok((vec![n], k));
+        return Ok((vec![n], vec![k]));
     }
     if let Ok(k) = norm::lower_norm(graph, n) {
-        return Ok((vec![n], k));
+        return Ok((vec![n], vec![k]));
     }
     if let Ok(k) = movement::lower_movement(graph, n, errors) {
-        return Ok((vec![n], k));
+        return Ok((vec![n], vec![k]));
     }
     if let Ok(k) = select::lower_select(graph, n) {
-        return Ok((vec![n], k));
+        return Ok((vec![n], vec![k]));
     }
-    Ok((vec![n], lower_fallback(graph, n, errors)))
+    Ok((vec![n], vec![lower_fallback(graph, n, errors)]))
 }
 
 /// The elementwise nodes after an anchor that the dense path can apply as an epilogue.
@@ -276,7 +381,7 @@ fn retarget_result(k: &mut LoweredKernel, from: ValueId, to: ValueId) {
 /// Assigns buffers to every kernel argument and builds the plan.
 fn build_plan(
     graph: &Graph,
-    kernels: Vec<(String, LoweredKernel)>,
+    mut kernels: Vec<(String, LoweredKernel)>,
     keep_alive: Box<dyn std::any::Any + Send + Sync>,
     errors: ErrorSlot,
 ) -> Result<Compiled, CodegenError> {
@@ -294,16 +399,29 @@ fn build_plan(
         None => WeightBuf::Owned(AlignedBuf::zeroed(0)),
     };
     let mut weight_index: HashMap<ValueId, usize> = HashMap::new();
-    // Intermediates: (first step, last step, bytes).
-    let mut intervals: HashMap<ValueId, (usize, usize, usize)> = HashMap::new();
-    let mut arg_refs: Vec<Vec<Result<BufferRef, ValueId>>> = Vec::new();
-    for (s, (_, k)) in kernels.iter().enumerate() {
+    // Intermediates and temporaries: (first step, last step, bytes).
+    let mut intervals: HashMap<Slot, (usize, usize, usize)> = HashMap::new();
+    let mut arg_refs: Vec<Vec<Result<BufferRef, Slot>>> = Vec::new();
+    for (s, (_, k)) in kernels.iter_mut().enumerate() {
         let mut refs = Vec::new();
-        for a in &k.args {
+        for a in &mut k.args {
             refs.push(match a {
                 Arg::Packed(t) => {
                     weights.push(WeightBuf::Owned(owned_buf(t)));
                     Ok(BufferRef::Weight(weights.len() - 1))
+                }
+                Arg::Blob(b) => {
+                    // Moved, not copied: the plan owns the blob from here on.
+                    weights.push(WeightBuf::Owned(std::mem::replace(
+                        b,
+                        AlignedBuf::zeroed(0),
+                    )));
+                    Ok(BufferRef::Weight(weights.len() - 1))
+                }
+                Arg::Temp { id, bytes } => {
+                    let e = intervals.entry(Slot::Temp(*id)).or_insert((s, s, *bytes));
+                    e.1 = s;
+                    Err(Slot::Temp(*id))
                 }
                 Arg::Value(v) => {
                     let v = *v;
@@ -319,16 +437,16 @@ fn build_plan(
                         Ok(BufferRef::Output(k))
                     } else {
                         let bytes = spec(v).bytes();
-                        let e = intervals.entry(v).or_insert((s, s, bytes));
+                        let e = intervals.entry(Slot::Value(v)).or_insert((s, s, bytes));
                         e.1 = s;
-                        Err(v)
+                        Err(Slot::Value(v))
                     }
                 }
             });
         }
         arg_refs.push(refs);
     }
-    let mut ids: Vec<ValueId> = intervals.keys().copied().collect();
+    let mut ids: Vec<Slot> = intervals.keys().copied().collect();
     ids.sort();
     let reqs: Vec<BufferLife> = ids
         .iter()
@@ -338,7 +456,7 @@ fn build_plan(
         })
         .collect();
     let layout = plan_arena(&reqs).map_err(|e| CodegenError::Jit(format!("arena: {e}")))?;
-    let offset: HashMap<ValueId, (usize, usize)> = ids
+    let offset: HashMap<Slot, (usize, usize)> = ids
         .iter()
         .zip(&layout.offsets)
         .map(|(v, &o)| (*v, (o, intervals[v].2)))
@@ -402,5 +520,16 @@ fn build_plan(
         vec![keep_alive],
     )
     .map_err(|e| CodegenError::Jit(format!("plan: {e}")))?;
-    Ok(Compiled { plan, errors })
+    Ok(Compiled {
+        plan,
+        errors,
+        packed: Vec::new(),
+    })
+}
+
+/// An arena-planned buffer: an intermediate value or a group-internal temporary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Value(ValueId),
+    Temp(usize),
 }

@@ -17,6 +17,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod fallback;
 pub mod jit;
+pub mod layout;
 pub mod lower;
 pub mod movement;
 pub mod norm;
@@ -26,7 +27,7 @@ pub mod sparse;
 pub mod strided;
 
 use sparsec_ir::{Tensor, ValueId};
-use sparsec_runtime::Kernel;
+use sparsec_runtime::{AlignedBuf, Kernel};
 use thiserror::Error;
 
 /// A kernel argument as the lowering sees it; the plan builder maps each to a `BufferRef`.
@@ -36,6 +37,16 @@ pub enum Arg {
     Value(ValueId),
     /// A constant the kernel owns (for example a weight transposed or packed for the library).
     Packed(Tensor),
+    /// Packed bytes the kernel owns (a sparse kernel's blob of packed weights and bias).
+    Blob(AlignedBuf),
+    /// A scratch buffer internal to one group of steps (e.g. the `X^T` a sparse product reads),
+    /// arena-planned like an intermediate; `id` is unique within one lowering.
+    Temp {
+        /// The buffer's identity within the lowering.
+        id: usize,
+        /// Its size in bytes.
+        bytes: usize,
+    },
 }
 
 /// One elementwise step applied to a kernel's results before they are stored.
@@ -66,7 +77,7 @@ pub struct LoweredKernel {
     pub grain: usize,
     /// Op (or fused chain) name for profiles, e.g. `conv+bias+relu`.
     pub op: String,
-    /// Weight layout for profiles (`dense` for now).
+    /// Weight layout for profiles (`dense`, or the sparse layout, e.g. `csr-u16`).
     pub layout: String,
 }
 

@@ -74,6 +74,7 @@ impl Env {
                     ValueDef::Result { .. } => vec![12345.0; self.data[v].numel()],
                     _ => self.data[v].to_f32_vec(),
                 },
+                other => panic!("unexpected argument {other:?}"),
             })
             .collect();
         let ptrs: Vec<*mut u8> = bufs.iter_mut().map(|b| b.as_mut_ptr() as *mut u8).collect();

@@ -1,0 +1,339 @@
+//! `sparsec tune`: micro-benchmarks of the dense GEMM and the sparse kernels on this machine,
+//! fitted into a [`CostTable`].
+//!
+//! One thread, medians of repeated runs. Dense: `sgemm` GFLOP/s at several `n` for a matrix
+//! product, and for a convolution-shaped product with its im2col copy. Sparse: CSR (loop and
+//! pattern-baked), BSR 4x1 on 4x1-block zeros and 2:4, at 50% / 90% / 99% zeros (2:4: 50%), at
+//! batch 1 and a few batches, on two matrix heights; per layout, least squares fit the time per
+//! byte and per row at batch 1, and per stored value and row per `f32x4` batch vector above.
+
+use super::table::{CostTable, SparseCost};
+use crate::codegen::jit::Jit;
+use crate::codegen::sparse::{
+    compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, SparseError, Strategy,
+    BAKED_MAX_NNZ,
+};
+use crate::codegen::CodegenError;
+use sparsec_runtime::dense::sgemm;
+use std::time::Instant;
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TuneOptions {
+    /// Small matrices and few repetitions (a few seconds instead of tens).
+    pub quick: bool,
+}
+
+/// A deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    fn value(&mut self) -> f32 {
+        let v = self.unit() * 2.0 - 1.0;
+        if v == 0.0 {
+            0.5
+        } else {
+            v
+        }
+    }
+}
+
+/// Median seconds of `reps` runs of `f` after one warm-up run.
+fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Seconds of `Y [n x rows] = X [n x cols] W^T` by `sgemm` (W row-major `rows x cols`).
+fn dense_secs(reps: usize, n: usize, rows: usize, cols: usize, w: &[f32], x: &[f32]) -> f64 {
+    let mut y = vec![0.0f32; n * rows];
+    median(reps, || {
+        // SAFETY: `x` is `n x cols`, `w` read as `cols x rows` with strides (1, cols), `y` is
+        // `n x rows`, all with the lengths allocated above.
+        unsafe {
+            sgemm(
+                n,
+                cols,
+                rows,
+                1.0,
+                x.as_ptr(),
+                cols as isize,
+                1,
+                w.as_ptr(),
+                1,
+                cols as isize,
+                0.0,
+                y.as_mut_ptr(),
+                rows as isize,
+                1,
+            )
+        }
+    })
+}
+
+/// Seconds of a sparse product at `batch`, the transpose step included for batch > 1.
+fn sparse_secs(
+    reps: usize,
+    packing: &Packing,
+    strategy: Strategy,
+    batch: usize,
+    x: &[f32],
+) -> Result<f64, CodegenError> {
+    let mut jit = Jit::new()?;
+    let sm = compile(&mut jit, "tune", packing, strategy, &MatmulSpec::new(batch)).map_err(
+        |e| match e {
+            SparseError::Codegen(c) => c,
+            other => CodegenError::Unsupported(other.to_string()),
+        },
+    )?;
+    jit.finalize()?;
+    let f = jit.kernel(sm.kernel)?;
+    let mut y = vec![0.0f32; batch * sm.rows];
+    let mut xt = vec![0.0f32; sm.cols * sm.xt_stride.max(1)];
+    let t = transpose_kernel(batch, sm.cols);
+    Ok(median(reps, || {
+        let input = if batch > 1 {
+            let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
+            // SAFETY: `x` holds `batch x cols` floats and `xt` `cols x stride`.
+            unsafe { t.call(&args, 0, sm.cols) };
+            xt.as_mut_ptr() as *mut u8
+        } else {
+            x.as_ptr() as *mut u8
+        };
+        let args = [
+            input,
+            sm.blob.as_ptr() as *mut u8,
+            y.as_mut_ptr() as *mut u8,
+        ];
+        // SAFETY: the buffers have the sizes the kernel was compiled for, and the kernel only
+        // writes `y`.
+        unsafe { f(args.as_ptr(), 0, sm.work) };
+    }))
+}
+
+/// Least squares `y = a x1 + b x2` with `a, b >= floor`.
+fn fit2(points: &[(f64, f64, f64)], floor: f64) -> (f64, f64) {
+    let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(x1, x2, y) in points {
+        s11 += x1 * x1;
+        s12 += x1 * x2;
+        s22 += x2 * x2;
+        s1y += x1 * y;
+        s2y += x2 * y;
+    }
+    let det = s11 * s22 - s12 * s12;
+    if det.abs() > 1e-12 * s11 * s22 {
+        let a = (s1y * s22 - s2y * s12) / det;
+        let b = (s11 * s2y - s12 * s1y) / det;
+        if a >= floor && b >= floor {
+            return (a, b);
+        }
+    }
+    // Degenerate or negative: everything on the first term.
+    let a = if s11 > 0.0 { s1y / s11 } else { floor };
+    (a.max(floor), floor)
+}
+
+/// A weight with `zeros` of its `r x c` blocks zeroed (1 x 1: unstructured).
+fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32, r: usize, c: usize) -> Vec<f32> {
+    let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.value()).collect();
+    for bi in 0..rows.div_ceil(r) {
+        for bj in 0..cols.div_ceil(c) {
+            if rng.unit() < zeros {
+                for i in bi * r..((bi + 1) * r).min(rows) {
+                    for j in bj * c..((bj + 1) * c).min(cols) {
+                        w[i * cols + j] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// Keeps the first 2 nonzeros of every group of 4 columns.
+fn to_24(w: &mut [f32], cols: usize) {
+    for row in w.chunks_mut(cols) {
+        for g in row.chunks_mut(4) {
+            g.iter_mut().skip(2).for_each(|v| *v = 0.0);
+        }
+    }
+}
+
+/// Runs the benchmarks and fits the table; `progress` receives one line per measurement group.
+pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTable, CodegenError> {
+    let mut table = CostTable::builtin();
+    let reps = if opts.quick { 3 } else { 9 };
+    let cols = if opts.quick { 256 } else { 1024 };
+    let heights: [usize; 2] = if opts.quick { [64, 256] } else { [256, 1024] };
+    let batches: &[usize] = if opts.quick { &[8] } else { &[8, 64] };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let max_n = 256;
+    let x: Vec<f32> = (0..max_n * cols).map(|_| rng.value()).collect();
+
+    // Dense products.
+    let (drows, dcols) = (heights[1], cols);
+    let wd = weight(&mut rng, drows, dcols, 0.0, 1, 1);
+    let ns: &[usize] = if opts.quick {
+        &[1, 16, 64]
+    } else {
+        &[1, 4, 16, 64, 256]
+    };
+    let mut curve = Vec::new();
+    for &n in ns {
+        let s = dense_secs(reps, n, drows, dcols, &wd, &x);
+        curve.push((n, 2.0 * (n * drows * dcols) as f64 / s / 1e9));
+    }
+    progress(&format!("dense matmul GFLOP/s by n: {}", show(&curve)));
+    table.dense_matmul = curve;
+    let tiny = dense_secs(reps * 4, 1, 4, 4, &wd[..16], &x[..4]);
+    table.dense_fixed_ns = (tiny * 1e9).max(1.0);
+
+    // Dense convolutions: a 3x3, 64 -> 64 channel layer as im2col (a copy of n x 576) + GEMM.
+    let (crows, ccols) = (64, 576);
+    let wc = weight(&mut rng, crows, ccols, 0.0, 1, 1);
+    let pixels: &[usize] = if opts.quick {
+        &[64, 1024]
+    } else {
+        &[64, 1024, 4096]
+    };
+    let xc: Vec<f32> = (0..pixels[pixels.len() - 1] * ccols)
+        .map(|_| rng.value())
+        .collect();
+    let mut curve = Vec::new();
+    for &n in pixels {
+        let mut cols_buf = vec![0.0f32; n * ccols];
+        let copy = median(reps, || cols_buf.copy_from_slice(&xc[..n * ccols]));
+        let s = dense_secs(reps, n, crows, ccols, &wc, &xc) + copy;
+        curve.push((n, 2.0 * (n * crows * ccols) as f64 / s / 1e9));
+    }
+    progress(&format!("dense conv GFLOP/s by n: {}", show(&curve)));
+    table.dense_conv = curve;
+
+    // The transpose step.
+    let nt = 64;
+    let mut xt = vec![0.0f32; cols * nt];
+    let tk = transpose_kernel(nt, cols);
+    let s = median(reps, || {
+        let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
+        // SAFETY: `x` holds at least `nt x cols` floats and `xt` `cols x nt` (nt is a multiple
+        // of 4).
+        unsafe { tk.call(&args, 0, cols) };
+    });
+    table.transpose_ns_per_elem = (s * 1e9 / (nt * cols) as f64).max(1e-3);
+    progress(&format!(
+        "transpose: {:.3} ns per element",
+        table.transpose_ns_per_elem
+    ));
+
+    // The fixed cost of a sparse call: a tiny product.
+    let w8 = weight(&mut rng, 8, 8, 0.5, 1, 1);
+    let tiny = Packing::Csr(
+        Csr::from_dense("tune", 8, 8, &w8).map_err(|e| CodegenError::Unsupported(e.to_string()))?,
+    );
+    let sparse_fixed = (sparse_secs(reps * 4, &tiny, Strategy::Loop, 1, &x)? * 1e9).max(1.0);
+
+    // Sparse kernels.
+    type Maker = fn(&mut Rng, usize, usize, f32) -> Result<Packing, SparseError>;
+    let csr: Maker = |rng, rows, cols, z| {
+        let w = weight(rng, rows, cols, z, 1, 1);
+        Ok(Packing::Csr(Csr::from_dense("tune", rows, cols, &w)?))
+    };
+    let bsr: Maker = |rng, rows, cols, z| {
+        let w = weight(rng, rows, cols, z, 4, 1);
+        Ok(Packing::Bsr(Bsr::from_dense("tune", rows, cols, &w, 4, 1)?))
+    };
+    let nm: Maker = |rng, rows, cols, _| {
+        let mut w = weight(rng, rows, cols, 0.0, 1, 1);
+        to_24(&mut w, cols);
+        Ok(Packing::Nm24(Nm24::from_dense("tune", rows, cols, &w)?))
+    };
+    let families: [(&str, Maker, Strategy, &[f32]); 4] = [
+        ("csr", csr, Strategy::Loop, &[0.5, 0.9, 0.99]),
+        ("csr_baked", csr, Strategy::Baked, &[0.9, 0.99]),
+        ("bsr", bsr, Strategy::Loop, &[0.5, 0.9, 0.99]),
+        ("nm24", nm, Strategy::Loop, &[0.5]),
+    ];
+    for (label, make, strategy, zeros) in families {
+        let (mut b1, mut bn) = (Vec::new(), Vec::new());
+        // Pattern-baked code takes long to compile: measured on small matrices only.
+        let (heights, cols) = if strategy == Strategy::Baked {
+            ([64, 128], 256)
+        } else {
+            (heights, cols)
+        };
+        for &rows in &heights {
+            for &z in zeros {
+                let p = make(&mut rng, rows, cols, z)
+                    .map_err(|e| CodegenError::Unsupported(e.to_string()))?;
+                let stored = p.stored() as f64;
+                for &batch in std::iter::once(&1).chain(batches) {
+                    let tiles = if batch == 1 { 1 } else { batch.div_ceil(32) };
+                    if strategy == Strategy::Baked && p.stored() * tiles > BAKED_MAX_NNZ {
+                        continue;
+                    }
+                    let ns = sparse_secs(reps, &p, strategy, batch, &x)? * 1e9;
+                    if batch == 1 {
+                        b1.push((p.byte_size() as f64, rows as f64, ns));
+                    } else {
+                        let vecs = (batch.div_ceil(4)) as f64;
+                        let t = ns - (batch * cols) as f64 * table.transpose_ns_per_elem;
+                        bn.push((vecs * stored, vecs * rows as f64, t.max(1.0)));
+                    }
+                }
+            }
+        }
+        let floor = 1e-4;
+        let (per_byte, per_row) = fit2(&b1, floor);
+        let (per_stored, per_row_vec) = if bn.is_empty() {
+            (floor * 1e3, floor)
+        } else {
+            fit2(&bn, floor)
+        };
+        let cost = SparseCost {
+            b1_ns_per_byte: per_byte,
+            b1_ns_per_row: per_row,
+            ns_per_stored_vec: per_stored,
+            ns_per_row_vec: per_row_vec,
+            fixed_ns: sparse_fixed,
+        };
+        progress(&format!(
+            "{label}: batch 1 {:.4} ns/byte + {:.2} ns/row; batch > 1 {:.4} ns/value/vector + {:.2} ns/row/vector",
+            cost.b1_ns_per_byte, cost.b1_ns_per_row, cost.ns_per_stored_vec, cost.ns_per_row_vec
+        ));
+        match label {
+            "csr" => table.csr = cost,
+            "csr_baked" => table.csr_baked = cost,
+            "bsr" => table.bsr = cost,
+            _ => table.nm24 = cost,
+        }
+    }
+    Ok(table)
+}
+
+fn show(curve: &[(usize, f64)]) -> String {
+    curve
+        .iter()
+        .map(|(n, g)| format!("{n}: {g:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

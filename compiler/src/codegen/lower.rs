@@ -5,7 +5,8 @@
 //! chain of f32 elementwise nodes goes to the JIT; anything else falls back to the interpreter.
 //! With a layout plan (`layout::plan_layouts`), a Gemm / MatMul whose weight's choice is sparse
 //! becomes a sparse kernel (plus an `X^T` transpose step at batch > 1) with the bias and ReLU of
-//! its epilogue fused.
+//! its epilogue fused, and a Conv whose choice is sparse becomes a sparse convolution with its
+//! whole epilogue fused.
 //! Then every value a kernel reads or writes gets a buffer: graph inputs and outputs are the
 //! caller's, weights share the graph's tensors (packed weights are owned by the plan), and
 //! intermediates and group-internal temporaries live in one arena laid out by the static memory
@@ -14,7 +15,7 @@
 use super::bytes::{elem_type, owned_buf, weight_buf};
 use super::fallback::{lower_fallback, ErrorSlot};
 use super::jit::Jit;
-use super::layout::{lower_sparse_matmul, LayerKind, LayoutPlan};
+use super::layout::{lower_sparse_conv_group, lower_sparse_matmul, LayerKind, LayoutPlan};
 use super::sparse::Packing;
 use super::{
     dense, elementwise, movement, norm, pool, select, Arg, CodegenError, Epilogue, LoweredKernel,
@@ -133,12 +134,6 @@ fn lower_sparse_group(
     if node.outputs.len() != 1 || graph.value(node.outputs[0]).ty.dtype != DType::F32 {
         return Ok(None);
     }
-    if let LayerKind::Conv { .. } = choice.desc.kind {
-        // The single call site of the sparse convolution, which does not exist yet: until
-        // `sparse::conv::lower_sparse_conv(graph, n, &epilogue, &packing, jit)` lands, planned
-        // sparse convolutions run dense.
-        return Ok(None);
-    }
     let at = ctx.position[&n];
     let (epi_nodes, epilogue) = collect_epilogue(graph, n, at, ctx.position, ctx.uses);
     let prepacked = ctx.opts.prepacked.and_then(|m| m.get(&choice.desc.weight));
@@ -148,6 +143,23 @@ fn lower_sparse_group(
         .copied()
         .flatten()
         .is_some_and(|w| graph.const_data(w).is_some());
+    if let LayerKind::Conv { .. } = choice.desc.kind {
+        return match lower_sparse_conv_group(graph, n, choice, &epilogue, prepacked, jit) {
+            Ok((k, packing)) => {
+                let mut group = vec![n];
+                group.extend_from_slice(&epi_nodes);
+                let mut k = k;
+                if let Some(&last) = epi_nodes.last() {
+                    // The kernel writes the last epilogue node's result, not the anchor's.
+                    retarget_result(&mut k, node.outputs[0], graph.node(last).outputs[0]);
+                }
+                Ok(Some((group, vec![k], (choice.desc.weight.clone(), packing))))
+            }
+            // The dense path needs the weight's data; without it the failure is final.
+            Err(CodegenError::Unsupported(_)) if weight_has_data => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
     match lower_sparse_matmul(graph, n, choice, &epilogue, prepacked, jit, ctx.temp) {
         Ok(mut s) => {
             let mut group = vec![n];

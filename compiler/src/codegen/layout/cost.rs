@@ -7,8 +7,9 @@
 //!   per row and a fixed time.
 //! - Sparse at `n > 1`: per `f32x4` vector of batch columns, a time per stored value (explicit
 //!   zeros of blocks included) and per row, plus the `X^T` transpose step.
-//! - Sparse convolutions: the product's estimate at `n = batch x output pixels`, times the
-//!   table's convolution factor.
+//! - Sparse convolutions: per `f32x4` vector of output pixels (`n = batch x output pixels`), a
+//!   time per stored value and per output channel, plus the copy of the input into padded /
+//!   strided planes for kernels larger than 1x1 or strides above 1.
 //!
 //! Stored values and bytes are estimated from the weight's facts (no data needed): blocks of a
 //! weight whose zeros come in matching blocks hold exactly its nonzeros; for other weights a
@@ -98,6 +99,17 @@ pub fn sparse_ns(d: &LayerDesc, layout: Layout, t: &CostTable) -> Option<f64> {
     };
     let n = d.n.max(1);
     let rows = d.rows as f64;
+    if let LayerKind::Conv { kh, kw, stride } = d.kind {
+        let c = &t.sparse_conv;
+        let vecs = n.div_ceil(4) as f64;
+        let copy = if kh * kw > 1 || stride > 1 {
+            let cin = (d.cols / (kh * kw).max(1)) as f64;
+            cin * (n * stride * stride) as f64 * t.conv_copy_ns_per_elem
+        } else {
+            0.0
+        };
+        return Some(vecs * (stored * c.ns_per_stored_vec + rows * c.ns_per_row_vec) + copy + c.fixed_ns);
+    }
     let core = if n == 1 {
         bytes * c.b1_ns_per_byte + rows * c.b1_ns_per_row
     } else {
@@ -111,11 +123,7 @@ pub fn sparse_ns(d: &LayerDesc, layout: Layout, t: &CostTable) -> Option<f64> {
             return None;
         }
     }
-    let factor = match d.kind {
-        LayerKind::Matmul => 1.0,
-        LayerKind::Conv { .. } => t.conv_sparse_factor,
-    };
-    Some(core * factor + c.fixed_ns)
+    Some(core + c.fixed_ns)
 }
 
 /// The layouts worth estimating for `d`: CSR (loop, and pattern-baked for matrix products),

@@ -15,11 +15,12 @@ pub mod cost;
 mod sparse_lower;
 pub mod table;
 pub mod tune;
+mod tune_conv;
 
 #[cfg(test)]
 mod tests;
 
-pub use sparse_lower::{lower_sparse_matmul, SparseLowered};
+pub use sparse_lower::{lower_sparse_conv_group, lower_sparse_matmul, SparseLowered};
 pub use table::{CostTable, SparseCost, TableError};
 
 use super::sparse::{Bsr, Csr, IndexWidth, Nm24, Packing, SparseError};
@@ -185,9 +186,6 @@ impl LayoutPlan {
                 d.n,
                 c.reason
             ));
-            if c.layout.is_sparse() && d.kind != LayerKind::Matmul {
-                s.push_str(" (runs dense until the sparse convolution kernel exists)");
-            }
             s.push('\n');
         }
         s

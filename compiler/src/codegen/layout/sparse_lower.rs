@@ -6,7 +6,7 @@
 use super::{pack, weight_matrix, LayerChoice, Layout};
 use crate::codegen::jit::Jit;
 use crate::codegen::sparse::{
-    compile, transpose_kernel, xt_stride, MatmulSpec, Packing, SparseError, Strategy,
+    compile, lower_sparse_conv, transpose_kernel, xt_stride, MatmulSpec, Packing, SparseError, Strategy,
 };
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op};
@@ -171,4 +171,37 @@ pub fn lower_sparse_matmul(
         packing,
         weight: graph.value(wv).name.clone(),
     })
+}
+
+/// Lowers Conv node `n` with the sparse layout of `choice` (CSR) and its whole `epilogue` fused:
+/// the weight packed as `Cout x Cin*kh*kw`, or `prepacked` when it matches the layout. Returns
+/// the kernel and the packing it was built from.
+pub fn lower_sparse_conv_group(
+    graph: &Graph,
+    n: NodeId,
+    choice: &LayerChoice,
+    epilogue: &[Epilogue],
+    prepacked: Option<&Arc<Packing>>,
+    jit: &mut Jit,
+) -> Result<(LoweredKernel, Arc<Packing>), CodegenError> {
+    let node = graph.node(n);
+    let packing = match prepacked.filter(|p| choice.layout.matches(p)) {
+        Some(p) => p.clone(),
+        None => {
+            let wv = node
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .ok_or_else(|| unsupported(graph, n, "missing weight"))?;
+            let data = graph
+                .const_data(wv)
+                .and_then(|t| t.as_f32())
+                .ok_or_else(|| unsupported(graph, n, "the weight has no f32 data"))?;
+            let m = weight_matrix(&choice.desc, data);
+            Arc::new(pack(choice, &m).map_err(|e| unsupported(graph, n, e))?)
+        }
+    };
+    let k = lower_sparse_conv(graph, n, epilogue, &packing, jit)?;
+    Ok((k, packing))
 }

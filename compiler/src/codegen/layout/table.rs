@@ -65,8 +65,13 @@ pub struct CostTable {
     pub nm24: SparseCost,
     /// The `X -> X^T` step before a batch > 1 product: time per element.
     pub transpose_ns_per_elem: f64,
-    /// A sparse convolution's time over the same-size sparse product's (its im2col overhead).
-    pub conv_sparse_factor: f64,
+    /// The sparse convolution (`sparse::lower_sparse_conv`): its batch > 1 fields are per stored
+    /// value and per output channel, per `f32x4` vector of output pixels; the batch-1 fields are
+    /// unused.
+    pub sparse_conv: SparseCost,
+    /// The sparse convolution's copy of a padded or strided input into its planes: time per
+    /// input element.
+    pub conv_copy_ns_per_elem: f64,
 }
 
 impl CostTable {
@@ -109,7 +114,17 @@ impl CostTable {
                 fixed_ns: 50.0,
             },
             transpose_ns_per_elem: 0.31,
-            conv_sparse_factor: 1.3,
+            // From `examples/spconv_bench.rs` on the 17 ResNet-50 shapes at 90% zeros (70-110 ps
+            // per stored value and output pixel, one thread) and `sparsec tune` (65 ps, copy
+            // 1.0 ns per element).
+            sparse_conv: SparseCost {
+                b1_ns_per_byte: 0.059,
+                b1_ns_per_row: 1.3,
+                ns_per_stored_vec: 0.3,
+                ns_per_row_vec: 0.5,
+                fixed_ns: 200.0,
+            },
+            conv_copy_ns_per_elem: 0.8,
         }
     }
 
@@ -192,7 +207,7 @@ impl CostTable {
             })
         };
         let v = json!({
-            "version": 1,
+            "version": 2,
             "dense_matmul_gflops": curve(&self.dense_matmul),
             "dense_conv_gflops": curve(&self.dense_conv),
             "dense_fixed_ns": self.dense_fixed_ns,
@@ -201,7 +216,8 @@ impl CostTable {
             "bsr": sparse(&self.bsr),
             "nm24": sparse(&self.nm24),
             "transpose_ns_per_elem": self.transpose_ns_per_elem,
-            "conv_sparse_factor": self.conv_sparse_factor,
+            "sparse_conv": sparse(&self.sparse_conv),
+            "conv_copy_ns_per_elem": self.conv_copy_ns_per_elem,
         });
         serde_json::to_string_pretty(&v).unwrap_or_default()
     }
@@ -216,8 +232,10 @@ impl CostTable {
         let obj = v
             .as_object()
             .ok_or_else(|| bad("expected a JSON object".into()))?;
-        if obj.get("version").and_then(Value::as_u64) != Some(1) {
-            return Err(bad("missing or unknown `version` (expected 1)".into()));
+        if obj.get("version").and_then(Value::as_u64) != Some(2) {
+            return Err(bad(
+                "missing or unknown `version` (expected 2; run `sparsec tune` again)".into(),
+            ));
         }
         let num = |o: &Map<String, Value>, key: &str, ctx: &str| -> Result<f64, TableError> {
             match o.get(key).and_then(Value::as_f64) {
@@ -276,7 +294,8 @@ impl CostTable {
             bsr: sparse("bsr")?,
             nm24: sparse("nm24")?,
             transpose_ns_per_elem: num(obj, "transpose_ns_per_elem", "")?,
-            conv_sparse_factor: num(obj, "conv_sparse_factor", "")?,
+            sparse_conv: sparse("sparse_conv")?,
+            conv_copy_ns_per_elem: num(obj, "conv_copy_ns_per_elem", "")?,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! pattern-baked), BSR 4x1 on 4x1-block zeros and 2:4, at 50% / 90% / 99% zeros (2:4: 50%), at
 //! batch 1 and a few batches, on two matrix heights; per layout, least squares fit the time per
 //! byte and per row at batch 1, and per stored value and row per `f32x4` batch vector above.
+//! The sparse convolution is measured by `tune_conv.rs`.
 
 use super::table::{CostTable, SparseCost};
 use crate::codegen::jit::Jit;
@@ -25,7 +26,7 @@ pub struct TuneOptions {
 }
 
 /// A deterministic generator (xorshift64*).
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -35,11 +36,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn unit(&mut self) -> f32 {
+    pub(super) fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
 
-    fn value(&mut self) -> f32 {
+    pub(super) fn value(&mut self) -> f32 {
         let v = self.unit() * 2.0 - 1.0;
         if v == 0.0 {
             0.5
@@ -50,7 +51,7 @@ impl Rng {
 }
 
 /// Median seconds of `reps` runs of `f` after one warm-up run.
-fn median(reps: usize, mut f: impl FnMut()) -> f64 {
+pub(super) fn median(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
     let mut t: Vec<f64> = (0..reps.max(1))
         .map(|_| {
@@ -131,7 +132,7 @@ fn sparse_secs(
 }
 
 /// Least squares `y = a x1 + b x2` with `a, b >= floor`.
-fn fit2(points: &[(f64, f64, f64)], floor: f64) -> (f64, f64) {
+pub(super) fn fit2(points: &[(f64, f64, f64)], floor: f64) -> (f64, f64) {
     let (mut s11, mut s12, mut s22, mut s1y, mut s2y) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for &(x1, x2, y) in points {
         s11 += x1 * x1;
@@ -327,6 +328,7 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
             _ => table.nm24 = cost,
         }
     }
+    super::tune_conv::tune_conv(&mut table, &mut rng, reps, opts.quick, progress)?;
     Ok(table)
 }
 

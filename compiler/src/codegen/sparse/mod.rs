@@ -143,8 +143,8 @@ impl MatmulSpec {
             batch,
             bias: None,
             relu: false,
-            tile_vectors: 8,
-            sets: 1,
+            tile_vectors: 4,
+            sets: 2,
         }
     }
 }

@@ -9,12 +9,14 @@ unstructured). Biases are small and dense.
 
 Usage:
     python3 bench/make_sparse_mlp.py [--sparsity 0.9] [--seed 0] [--out PATH] [--dense PATH]
-                                     [--ort 1,64] [--iterations 50] [--rounds 3]
+                                     [--ort 1,64] [--iterations 50] [--rounds 3] [--cpu]
 
 `--out` defaults to `bench/models/mlp4096_s90.onnx` (the name follows the sparsity); `--dense`
 also writes the unpruned model. `--ort` times ONNX Runtime (one intra-op thread, sequential,
 every graph optimization) at the given batches: per round a fresh session, 5 warm-up runs and
-`--iterations` timed runs; it prints the median of the round medians in milliseconds.
+`--iterations` timed runs; it prints the median of the round medians in milliseconds. `--cpu`
+times the CPU time of the calling thread instead of wall time (steadier on a shared machine;
+compare with `SPARSE_CPU=1 cargo run --release -p sparsec --example sparse_bench 7 mlp`).
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ def build(params: list[tuple[np.ndarray, np.ndarray]], name: str) -> onnx.ModelP
     return model
 
 
-def time_ort(path: Path, batch: int, iterations: int, rounds: int) -> float:
-    """Median over `rounds` fresh sessions of the median run time in ms at `batch`, one thread."""
+def time_ort(path: Path, batch: int, iterations: int, rounds: int, cpu: bool) -> float:
+    """Median over `rounds` fresh sessions of the median run time in ms at `batch`, one thread
+    (wall time, or with `cpu` the CPU time of the calling thread, which runs ORT's kernels when
+    it has one intra-op thread)."""
     import onnxruntime as ort
 
     x = np.random.default_rng(1).standard_normal((batch, DIMS[0]), dtype=np.float32)
@@ -89,10 +93,11 @@ def time_ort(path: Path, batch: int, iterations: int, rounds: int) -> float:
         for _ in range(5):
             sess.run(None, {"x": x})
         times = []
+        clock = time.thread_time if cpu else time.perf_counter
         for _ in range(iterations):
-            t = time.perf_counter()
+            t = clock()
             sess.run(None, {"x": x})
-            times.append((time.perf_counter() - t) * 1e3)
+            times.append((clock() - t) * 1e3)
         medians.append(statistics.median(times))
     return statistics.median(medians)
 
@@ -106,6 +111,7 @@ def main() -> int:
     ap.add_argument("--ort", default="", help="batches to time ONNX Runtime at, e.g. 1,64")
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cpu", action="store_true", help="time thread CPU time instead of wall time")
     args = ap.parse_args()
     if not 0.0 <= args.sparsity < 1.0:
         print(f"--sparsity {args.sparsity} is outside [0, 1)", file=sys.stderr)
@@ -126,7 +132,7 @@ def main() -> int:
         written.append(("dense", args.dense))
     for batch in [int(b) for b in args.ort.split(",") if b.strip()]:
         for label, path in written:
-            ms = time_ort(path, batch, args.iterations, args.rounds)
+            ms = time_ort(path, batch, args.iterations, args.rounds, args.cpu)
             flops = 2 * batch * sum(a * b for a, b in zip(DIMS, DIMS[1:]))
             print(f"ORT 1 thread {label:<6} batch {batch:>3}: {ms:8.3f} ms  {flops / ms / 1e6:6.1f} GFLOP/s")
     return 0

@@ -1,4 +1,4 @@
-//! Batch > 1 kernels (`Y = X W^T` with `X^T [cols x stride]` as input): vectorized along the
+//! Batch > 1 kernels (`Y = X W^T` with the batch-tiled `X^T` as input): vectorized along the
 //! batch. For each output row and each *tile* of `4 x vectors` batch columns, every stored weight
 //! `w[r, k]` is broadcast once and multiplied into `vectors` `f32x4` accumulators with the
 //! contiguous `X^T[k, tile]`; `sets` independent accumulator sets take consecutive nonzeros so

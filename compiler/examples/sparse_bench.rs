@@ -7,7 +7,11 @@
 //! the cost of blocks on unstructured zeros), 90% zeros in 4x1 / 8x1 blocks (BSR), and 2:4
 //! (50% zeros; 2:4 and CSR).
 //!
-//! Run with `cargo run --release -p sparsec --example sparse_bench [reps] [label filter]`.
+//! `mlp` as the filter times the issue-4 MLP (1024-4096-4096-1024, 90% random zeros) layer by
+//! layer and in total. `SPARSE_CPU=1` times thread CPU time instead of wall time (steadier on a
+//! shared machine); `SPARSE_TILE=vectors,sets` overrides the batch tiling.
+//!
+//! Run with `cargo run --release -p sparsec --example sparse_bench [reps] [label filter | mlp]`.
 
 use sparsec::codegen::jit::Jit;
 use sparsec::codegen::sparse::{
@@ -69,14 +73,44 @@ fn to_24(w: &mut [f32], cols: usize) {
 /// A weight to time: its label, its values and the packings to try on it.
 type Case<'a> = (String, &'a [f32], Vec<(String, Packing, Strategy)>);
 
+/// `struct timespec` of the C library.
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time of the calling thread in seconds (Linux `CLOCK_THREAD_CPUTIME_ID`): unlike the wall
+/// clock it does not count the time the thread waits for a core on a shared machine.
+fn thread_cpu() -> f64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid `timespec`; clock 3 is the thread CPU clock on Linux.
+    unsafe { clock_gettime(3, &mut ts) };
+    ts.sec as f64 + ts.nsec as f64 * 1e-9
+}
+
+/// Whether times are thread CPU time (`SPARSE_CPU=1`) rather than wall time.
+fn cpu_clock() -> bool {
+    std::env::var("SPARSE_CPU").is_ok_and(|v| v == "1")
+}
+
 /// Median seconds of `reps` runs of `f` (after one warm-up run).
 fn median(reps: usize, mut f: impl FnMut()) -> f64 {
     f();
+    let cpu = cpu_clock();
     let mut t: Vec<f64> = (0..reps)
         .map(|_| {
-            let s = Instant::now();
+            let (s, c) = (Instant::now(), thread_cpu());
             f();
-            s.elapsed().as_secs_f64()
+            if cpu {
+                thread_cpu() - c
+            } else {
+                s.elapsed().as_secs_f64()
+            }
         })
         .collect();
     t.sort_by(f64::total_cmp);
@@ -140,11 +174,22 @@ fn dense_time(reps: usize, x: &[f32], w: &[f32], rows: usize, cols: usize, batch
     a.min(b)
 }
 
-/// Median seconds of a sparse variant (transpose step included for batch > 1).
-fn sparse_time(reps: usize, packing: &Packing, strategy: Strategy, x: &[f32], batch: usize) -> f64 {
+/// Median seconds of a sparse variant (transpose step included for batch > 1), with a fused
+/// bias when `bias` and ReLU.
+fn sparse_time(
+    reps: usize,
+    packing: &Packing,
+    strategy: Strategy,
+    x: &[f32],
+    batch: usize,
+    bias: bool,
+) -> f64 {
     let mut jit = Jit::new().expect("jit");
     let mut spec = MatmulSpec::new(batch);
     spec.relu = true;
+    if bias {
+        spec.bias = Some((0..packing.rows()).map(|r| r as f32 * 1e-3).collect());
+    }
     // `SPARSE_TILE=vectors,sets` overrides the batch tiling.
     if let Ok(t) = std::env::var("SPARSE_TILE") {
         let v: Vec<usize> = t.split(',').filter_map(|s| s.parse().ok()).collect();
@@ -178,19 +223,75 @@ fn sparse_time(reps: usize, packing: &Packing, strategy: Strategy, x: &[f32], ba
     })
 }
 
+/// The MLP of issue 4 (1024-4096-4096-1024, 90% random zeros, bias and ReLU fused): per layer
+/// and in total, the CSR kernels against dense `sgemm` at batch 1 and 64.
+fn mlp(reps: usize) {
+    let mut rng = Rng(0x51ed_2700_90aa_1234);
+    let dims = [1024usize, 4096, 4096, 1024];
+    let layers: Vec<(usize, usize, Vec<f32>)> = dims
+        .windows(2)
+        .map(|d| (d[1], d[0], weight(&mut rng, d[1], d[0], 0.9, 1, 1)))
+        .collect();
+    println!(
+        "{:<22} {:>5} {:>9} {:>10} {:>10} {:>9} {:>8}",
+        "layer (out x in)", "batch", "csr ms", "GFLOP/s", "eff GF/s", "dense ms", "speedup"
+    );
+    for batch in [1usize, 64] {
+        let (mut st, mut dt, mut fl, mut nz) = (0.0, 0.0, 0.0, 0.0);
+        for (rows, cols, w) in &layers {
+            let (rows, cols) = (*rows, *cols);
+            let x: Vec<f32> = (0..batch * cols).map(|_| rng.value()).collect();
+            let p = Packing::Csr(Csr::from_dense("w", rows, cols, w).expect("csr"));
+            let t = sparse_time(reps, &p, Strategy::Loop, &x, batch, true);
+            let d = dense_time(reps, &x, w, rows, cols, batch);
+            let flops = 2.0 * (batch * rows * cols) as f64;
+            let eff = 2.0 * (batch * p.stored()) as f64;
+            println!(
+                "{:<22} {batch:>5} {:>9.3} {:>10.1} {:>10.1} {:>9.3} {:>7.2}x",
+                format!("{rows}x{cols}"),
+                t * 1e3,
+                flops / t / 1e9,
+                eff / t / 1e9,
+                d * 1e3,
+                d / t
+            );
+            (st, dt, fl, nz) = (st + t, dt + d, fl + flops, nz + eff);
+        }
+        println!(
+            "{:<22} {batch:>5} {:>9.3} {:>10.1} {:>10.1} {:>9.3} {:>7.2}x",
+            "MLP total",
+            st * 1e3,
+            fl / st / 1e9,
+            nz / st / 1e9,
+            dt * 1e3,
+            dt / st
+        );
+    }
+}
+
 fn main() {
     let reps: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(11);
-    // An optional second argument keeps only the weights whose label contains it.
+    // An optional second argument keeps only the weights whose label contains it; `mlp` times
+    // the issue-4 MLP alone.
     let filter = std::env::args().nth(2).unwrap_or_default();
+    if filter == "mlp" {
+        mlp(reps);
+        return;
+    }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     println!(
         "{:<22} {:>5} {:<16} {:>9} {:>9} {:>10} {:>8} {:>8}",
         "weight", "batch", "variant", "MB", "ms", "GFLOP/s", "dense ms", "speedup"
     );
-    for &(rows, cols) in &[(4096usize, 4096usize), (1024, 4096), (256, 1024)] {
+    for &(rows, cols) in &[
+        (4096usize, 4096usize),
+        (1024, 4096),
+        (4096, 1024),
+        (256, 1024),
+    ] {
         let random = weight(&mut rng, rows, cols, 0.9, 1, 1);
         let blocks4 = weight(&mut rng, rows, cols, 0.9, 4, 1);
         let blocks8 = weight(&mut rng, rows, cols, 0.9, 8, 1);
@@ -261,7 +362,7 @@ fn main() {
                     if *s == Strategy::Baked && p.stored() * tiles > BAKED_MAX_NNZ {
                         continue;
                     }
-                    let t = sparse_time(reps, p, *s, &x, batch);
+                    let t = sparse_time(reps, p, *s, &x, batch, false);
                     println!(
                         "{label:<22} {batch:>5} {name:<16} {:>9.2} {:>9.3} {:>10.1} {:>8.3} {:>7.2}x",
                         p.byte_size() as f64 / 1e6,

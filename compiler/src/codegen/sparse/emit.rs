@@ -94,6 +94,11 @@ pub(super) type LoopBody<'a> = dyn FnMut(&mut FunctionBuilder, Value, &[Value]) 
 
 /// Emits `while i + step <= end { vals = body(i, vals); i += step }` over `i64` counters and
 /// returns the final `i` and carried values, leaving the builder after the loop.
+///
+/// The test is at the loop head and the body jumps back to it, so the values the body computes
+/// have a single use (the jump). A test at the end would pass them to both the head and the
+/// exit, and Cranelift treats every input of a twice-used value as used twice, which keeps it
+/// from folding the body's loads into the arithmetic that consumes them.
 pub(super) fn emit_for(
     b: &mut FunctionBuilder,
     start: Value,
@@ -104,6 +109,7 @@ pub(super) fn emit_for(
 ) -> (Value, Vec<Value>) {
     let tys: Vec<Type> = init.iter().map(|&v| b.func.dfg.value_type(v)).collect();
     let head = b.create_block();
+    let work = b.create_block();
     let after = b.create_block();
     b.append_block_param(head, types::I64);
     b.append_block_param(after, types::I64);
@@ -118,16 +124,18 @@ pub(super) fn emit_for(
             .collect()
     };
     let limit = b.ins().iadd_imm_s(end, 1 - step);
-    let go = b.ins().icmp(IntCC::SignedLessThan, start, limit);
     let a = args(start, init);
-    b.ins().brif(go, head, &a, after, &a);
+    b.ins().jump(head, &a);
     b.switch_to_block(head);
     let p = b.block_params(head).to_vec();
+    let go = b.ins().icmp(IntCC::SignedLessThan, p[0], limit);
+    let a = args(p[0], &p[1..]);
+    b.ins().brif(go, work, &[], after, &a);
+    b.switch_to_block(work);
     let out = body(b, p[0], &p[1..]);
     let next = b.ins().iadd_imm_s(p[0], step);
-    let more = b.ins().icmp(IntCC::SignedLessThan, next, limit);
     let a = args(next, &out);
-    b.ins().brif(more, head, &a, after, &a);
+    b.ins().jump(head, &a);
     b.switch_to_block(after);
     let p = b.block_params(after).to_vec();
     (p[0], p[1..].to_vec())
@@ -228,9 +236,12 @@ pub(super) struct Entry {
 /// at `units`.
 pub(super) fn entry(b: &mut FunctionBuilder, p: KernelParams, units: i64) -> Entry {
     let ptr = types::I64;
-    let x = b.ins().load(ptr, ro(), p.args, 0);
-    let blob = b.ins().load(ptr, ro(), p.args, 8);
-    let y = b.ins().load(ptr, ro(), p.args, 16);
+    // Not `can_move`: the buffer addresses stay in registers from the entry block on instead of
+    // being reloaded next to each use inside the loops.
+    let flags = MemFlagsData::new().with_notrap().with_readonly();
+    let x = b.ins().load(ptr, flags, p.args, 0);
+    let blob = b.ins().load(ptr, flags, p.args, 8);
+    let y = b.ins().load(ptr, flags, p.args, 16);
     let table = b.ins().iadd_imm_s(blob, units);
     let at = scaled(b, table, p.begin, 4);
     let lo = b.ins().uload32(ro(), at, 0);
@@ -263,7 +274,8 @@ pub(super) fn madd(b: &mut FunctionBuilder, w: Value, x: Value, acc: Value) -> V
     if MADD_FUSED {
         b.ins().fma(w, x, acc)
     } else {
-        let t = b.ins().fmul(x, w);
+        // The load of `x` is the second operand, so it folds into the multiply.
+        let t = b.ins().fmul(w, x);
         b.ins().fadd(acc, t)
     }
 }

@@ -12,7 +12,8 @@
 //!   columns for 1 x c blocks) and 2:4.
 //! - `spmm.rs`: batch > 1: vectorized along the batch with `f32x4` register tiles
 //!   (`vectors x sets` accumulators per output row, FMA with the broadcast weight), reading
-//!   `X^T [cols x stride]` from the [`transpose_kernel`] step; results are written back in
+//!   the batch-tiled `X^T` (tiles of 16 batch columns) from the [`transpose_kernel`] step; results
+//!   are written back in
 //!   `[batch x rows]` after the fused epilogue.
 
 mod conv;
@@ -140,16 +141,16 @@ pub struct MatmulSpec {
 }
 
 impl MatmulSpec {
-    /// A product at `batch` without bias or activation, with the default tiling (8 vectors of
-    /// 4 batch columns, one accumulator set: 8 independent chains; measured slightly ahead of
-    /// 4 x 2 by `examples/sparse_bench.rs` at batch 64).
+    /// A product at `batch` without bias or activation, with the default tiling (4 vectors of
+    /// 4 batch columns = one cache line of the batch-tiled `X^T` per nonzero, two accumulator
+    /// sets: 8 independent chains).
     pub fn new(batch: usize) -> MatmulSpec {
         MatmulSpec {
             batch,
             bias: None,
             relu: false,
-            tile_vectors: 8,
-            sets: 1,
+            tile_vectors: 4,
+            sets: 2,
         }
     }
 }
@@ -157,7 +158,8 @@ impl MatmulSpec {
 /// A compiled sparse product: the kernel and the blob it reads.
 ///
 /// ABI: `args = [x, blob, y]` where `x` is `X [batch x cols]` when `batch == 1`, else
-/// `X^T [cols x xt_stride]` written by [`transpose_kernel`]; `y` is `Y [batch x rows]`; the
+/// the batch-tiled `X^T` (`cols * xt_stride` elements) written by [`transpose_kernel`]; `y` is
+/// `Y [batch x rows]`; the
 /// parallel dimension is `0..work` units (rows balanced by nonzeros; block rows for BSR).
 #[derive(Debug)]
 pub struct SparseMatmul {
@@ -173,7 +175,8 @@ pub struct SparseMatmul {
     pub cols: usize,
     /// Batch.
     pub batch: usize,
-    /// Row stride of `X^T` in elements when `batch > 1` (0 when the kernel reads `X` itself).
+    /// Padded batch of `X^T` when `batch > 1` (its buffer holds `cols * xt_stride` elements; 0
+    /// when the kernel reads `X` itself).
     pub xt_stride: usize,
     /// Layout name, e.g. `csr-u16-baked`.
     pub layout: String,

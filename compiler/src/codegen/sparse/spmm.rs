@@ -1,4 +1,4 @@
-//! Batch > 1 kernels (`Y = X W^T` with `X^T [cols x stride]` as input): vectorized along the
+//! Batch > 1 kernels (`Y = X W^T` with the batch-tiled `X^T` as input): vectorized along the
 //! batch. For each output row and each *tile* of `4 x vectors` batch columns, every stored weight
 //! `w[r, k]` is broadcast once and multiplied into `vectors` `f32x4` accumulators with the
 //! contiguous `X^T[k, tile]`; `sets` independent accumulator sets take consecutive nonzeros so
@@ -17,6 +17,7 @@ use super::emit::{
     zero, Entry,
 };
 use super::spmv::if_unit;
+use super::transpose::xt_vector;
 use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
 use crate::codegen::jit::KernelParams;
 use crate::codegen::CodegenError;
@@ -73,7 +74,37 @@ fn bias_splat(b: &mut FunctionBuilder, blob: Value, s: &Sections, r: Value) -> O
     })
 }
 
-/// Data-driven CSR times dense.
+/// Per vector `v0..v0 + nv` of `X^T` row `col + plus` (`col` a runtime value): the base
+/// address and the immediate offset of its load. Vectors of tiles of the same width share one
+/// base (`x + col * row_bytes`).
+fn xt_loads(
+    b: &mut FunctionBuilder,
+    x: Value,
+    col: Value,
+    plus: i64,
+    (cols, stride): (usize, usize),
+    (v0, nv): (usize, usize),
+) -> Vec<(Value, i64)> {
+    let mut bases: Vec<(i64, Value)> = Vec::new();
+    (v0..v0 + nv)
+        .map(|v| {
+            let (rb, off) = xt_vector(cols, stride, v);
+            let base = match bases.iter().find(|(r, _)| *r == rb) {
+                Some(&(_, base)) => base,
+                None => {
+                    let base = scaled(b, x, col, rb);
+                    bases.push((rb, base));
+                    base
+                }
+            };
+            (base, off + plus * rb)
+        })
+        .collect()
+}
+
+/// Data-driven CSR times dense. Tile by tile over all of the call's rows: one tile of `X^T`
+/// (`cols` cache lines with the default tiling) stays in the L2 cache while the rows' nonzeros
+/// stream past it in order.
 pub(super) fn csr_loop(
     b: &mut FunctionBuilder,
     p: KernelParams,
@@ -83,60 +114,53 @@ pub(super) fn csr_loop(
 ) -> Result<(), CodegenError> {
     let e = entry(b, p, s.units);
     let stride = super::xt_stride(spec.batch);
-    let rs = 4 * stride as i64;
     let w = m.index_width();
     let ptr = b.ins().iadd_imm_s(e.blob, s.ptr);
     let idx = b.ins().iadd_imm_s(e.blob, s.idx);
     let vals = b.ins().iadd_imm_s(e.blob, s.vals);
     let sets = spec.sets;
-    let table = b.ins().iadd_imm_s(e.blob, s.units);
-    // Per unit, tile by tile: one tile of X^T (cols x 4 * vectors floats) and the unit's
-    // nonzeros stay in cache while every row of the unit reads them.
-    emit_for(b, p.begin, p.end, 1, &[], &mut |b, u, _| {
-        let at = scaled(b, table, u, 4);
-        let lo = b.ins().uload32(ro(), at, 0);
-        let hi = b.ins().uload32(ro(), at, 4);
-        for (v0, nv) in tiles(stride, spec.tile_vectors) {
-            emit_for(b, lo, hi, 1, &[], &mut |b, r, _| {
-                let at = scaled(b, ptr, r, 4);
-                let p0 = b.ins().uload32(ro(), at, 0);
-                let p1 = b.ins().uload32(ro(), at, 4);
-                let bias = bias_splat(b, e.blob, s, r);
-                let yr = scaled(b, e.y, r, 4);
-                let nnz = |b: &mut FunctionBuilder, q: Value, j: usize, acc: &mut [Value]| {
-                    let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
-                    let xa = scaled(b, e.x, col, rs);
-                    let va = scaled(b, vals, q, 4);
-                    let wv = load_f32(b, va, 4 * j as i64);
-                    let ws = b.ins().splat(types::F32X4, wv);
-                    for (v, a) in acc.iter_mut().enumerate() {
-                        let xv = load_v(b, xa, 16 * (v0 + v) as i64);
-                        *a = madd(b, ws, xv, *a);
-                    }
-                };
-                let z = zero(b, types::F32X4);
-                let init = vec![z; nv * sets];
-                let (qe, accs) = emit_for(b, p0, p1, sets as i64, &init, &mut |b, q, a| {
-                    let mut a = a.to_vec();
-                    for j in 0..sets {
-                        nnz(b, q, j, &mut a[j * nv..(j + 1) * nv]);
-                    }
-                    a
-                });
-                let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
-                    let mut a = a.to_vec();
-                    nnz(b, q, 0, &mut a);
-                    a
-                });
-                let mut all = t;
-                all.extend_from_slice(&accs[nv..]);
-                let acc = merge(b, &all, nv);
-                store_tile(b, &acc, v0, yr, bias, spec, m.rows);
-                vec![]
+    // Nonzeros per iteration: a multiple of the sets, at least 4.
+    let unroll = sets * 4usize.div_ceil(sets);
+    for (v0, nv) in tiles(stride, spec.tile_vectors) {
+        emit_for(b, e.lo, e.hi, 1, &[], &mut |b, r, _| {
+            let at = scaled(b, ptr, r, 4);
+            let p0 = b.ins().uload32(ro(), at, 0);
+            let p1 = b.ins().uload32(ro(), at, 4);
+            let bias = bias_splat(b, e.blob, s, r);
+            let yr = scaled(b, e.y, r, 4);
+            let nnz = |b: &mut FunctionBuilder, q: Value, j: usize, acc: &mut [Value]| {
+                let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
+                let va = scaled(b, vals, q, 4);
+                let wv = load_f32(b, va, 4 * j as i64);
+                let ws = b.ins().splat(types::F32X4, wv);
+                let loads = xt_loads(b, e.x, col, 0, (m.cols, stride), (v0, nv));
+                for (a, (base, off)) in acc.iter_mut().zip(loads) {
+                    let xv = load_v(b, base, off);
+                    *a = madd(b, ws, xv, *a);
+                }
+            };
+            let z = zero(b, types::F32X4);
+            let init = vec![z; nv * sets];
+            let (qe, accs) = emit_for(b, p0, p1, unroll as i64, &init, &mut |b, q, a| {
+                let mut a = a.to_vec();
+                for j in 0..unroll {
+                    let u = j % sets;
+                    nnz(b, q, j, &mut a[u * nv..(u + 1) * nv]);
+                }
+                a
             });
-        }
-        vec![]
-    });
+            let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
+                let mut a = a.to_vec();
+                nnz(b, q, 0, &mut a);
+                a
+            });
+            let mut all = t;
+            all.extend_from_slice(&accs[nv..]);
+            let acc = merge(b, &all, nv);
+            store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+            vec![]
+        });
+    }
     b.ins().return_(&[]);
     Ok(())
 }
@@ -170,9 +194,10 @@ pub(super) fn csr_baked(
                         let wv = b.ins().load(types::F32, ro(), vals, 4 * q as i32);
                         let ws = b.ins().splat(types::F32X4, wv);
                         let set = i % sets;
-                        let row = 4 * (m.col_idx[q] as usize * stride + 4 * v0);
+                        let col = m.col_idx[q] as i64;
                         for v in 0..nv {
-                            let xv = load_v(b, x, (row + 16 * v) as i64);
+                            let (rb, off) = xt_vector(m.cols, stride, v0 + v);
+                            let xv = load_v(b, x, col * rb + off);
                             let a = &mut accs[set * nv + v];
                             *a = madd(b, ws, xv, *a);
                         }
@@ -213,7 +238,6 @@ fn bsr_block_row(
 ) {
     let (r, c) = (m.r, m.c);
     let stride = super::xt_stride(spec.batch);
-    let rs = 4 * stride as i64;
     // About 8 accumulators: rows x vectors.
     let per = (8 / rr).clamp(1, spec.tile_vectors.max(1) * 2);
     let w = m.index_width();
@@ -235,11 +259,12 @@ fn bsr_block_row(
         let (_, acc) = emit_for(b, k0, k1, 1, &init, &mut |b, k, a| {
             let mut a = a.to_vec();
             let col = load_index(b, w, idx, k, 0);
-            let xa = scaled(b, e.x, col, rs);
             let va = scaled(b, vals, k, (r * c * 4) as i64);
             for j in 0..c {
-                let xv: Vec<Value> = (0..nv)
-                    .map(|v| load_v(b, xa, j as i64 * rs + 16 * (v0 + v) as i64))
+                let loads = xt_loads(b, e.x, col, j as i64, (m.cols, stride), (v0, nv));
+                let xv: Vec<Value> = loads
+                    .into_iter()
+                    .map(|(base, off)| load_v(b, base, off))
                     .collect();
                 for i in 0..rr {
                     let wv = b.ins().load(types::F32, ro(), va, (4 * (j * r + i)) as i32);
@@ -272,7 +297,6 @@ pub(super) fn nm24(
 ) -> Result<(), CodegenError> {
     let e = entry(b, p, s.units);
     let stride = super::xt_stride(spec.batch);
-    let rs = 4 * stride as i64;
     let g = m.groups() as i64;
     let meta = b.ins().iadd_imm_s(e.blob, s.meta);
     let vals = b.ins().iadd_imm_s(e.blob, s.vals);
@@ -294,14 +318,15 @@ pub(super) fn nm24(
                 let pos0 = b.ins().band_imm_s(mb, 3);
                 let pos1 = b.ins().ushr_imm_s(mb, 2);
                 let pos1 = b.ins().band_imm_s(pos1, 3);
-                let xg = scaled(b, e.x, q, 4 * rs);
+                let q4 = b.ins().ishl_imm_u(q, 2);
                 let va = scaled(b, vrow, q, 8);
                 for (k, pos) in [pos0, pos1].into_iter().enumerate() {
-                    let xa = scaled(b, xg, pos, rs);
+                    let col = b.ins().iadd(q4, pos);
+                    let loads = xt_loads(b, e.x, col, 0, (m.cols, stride), (v0, nv));
                     let wv = b.ins().load(types::F32, ro(), va, 4 * k as i32);
                     let ws = b.ins().splat(types::F32X4, wv);
-                    for v in 0..nv {
-                        let xv = load_v(b, xa, 16 * (v0 + v) as i64);
+                    for (v, (base, off)) in loads.into_iter().enumerate() {
+                        let xv = load_v(b, base, off);
                         a[k * nv + v] = madd(b, ws, xv, a[k * nv + v]);
                     }
                 }

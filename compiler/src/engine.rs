@@ -270,6 +270,7 @@ impl Engine {
                 nnz: facts.nnz,
                 pattern: facts.pattern,
                 transposed: pw.transposed,
+                streamed: false,
             };
             let data = stored_form(&desc, &m);
             if let Ok(t) = Tensor::new(pw.shape.clone(), sparsec_ir::TensorData::F32(data)) {

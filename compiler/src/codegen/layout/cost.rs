@@ -2,9 +2,10 @@
 //! nonzeros and pattern, the dense dimension `n`, and a [`CostTable`].
 //!
 //! - Dense: `2 n rows cols` flops at the table's GFLOP/s for `n` (matrix products and
-//!   convolutions have their own curves), plus a fixed call time.
+//!   convolutions have their own curves), plus a fixed call time; when the model's weights do not
+//!   fit the cache, a matrix product takes at least the time of streaming its weight from memory.
 //! - Sparse at `n = 1` (memory bound): the packing's bytes times the time per byte, plus a time
-//!   per row and a fixed time.
+//!   per row and a fixed time; a packing larger than half the cache at least streams from memory.
 //! - Sparse at `n > 1`: per `f32x4` vector of batch columns, a time per stored value (explicit
 //!   zeros of blocks included) and per row, plus the `X^T` transpose step.
 //! - Sparse convolutions: per `f32x4` vector of output pixels (`n = batch x output pixels`), a
@@ -84,7 +85,13 @@ pub fn dense_ns(d: &LayerDesc, t: &CostTable) -> f64 {
         LayerKind::Matmul => &t.dense_matmul,
         LayerKind::Conv { .. } => &t.dense_conv,
     };
-    flops / interpolate(curve, d.n).max(1e-3) + t.dense_fixed_ns
+    let compute = flops / interpolate(curve, d.n).max(1e-3);
+    let stream = if d.streamed && d.kind == LayerKind::Matmul {
+        (d.rows * d.cols * 4) as f64 * t.dense_ns_per_byte
+    } else {
+        0.0
+    };
+    compute.max(stream) + t.dense_fixed_ns
 }
 
 /// Estimated nanoseconds of `d` in a sparse `layout` (`None` for dense or an impossible layout).
@@ -111,7 +118,13 @@ pub fn sparse_ns(d: &LayerDesc, layout: Layout, t: &CostTable) -> Option<f64> {
         return Some(vecs * (stored * c.ns_per_stored_vec + rows * c.ns_per_row_vec) + copy + c.fixed_ns);
     }
     let core = if n == 1 {
-        bytes * c.b1_ns_per_byte + rows * c.b1_ns_per_row
+        // A packing larger than half the cache streams from memory, like a dense weight.
+        let stream = if bytes > t.cache_bytes / 2.0 {
+            bytes * t.dense_ns_per_byte
+        } else {
+            0.0
+        };
+        (bytes * c.b1_ns_per_byte + rows * c.b1_ns_per_row).max(stream)
     } else {
         let vecs = (xt_stride(n) / 4) as f64;
         vecs * (stored * c.ns_per_stored_vec + rows * c.ns_per_row_vec)

@@ -73,6 +73,9 @@ pub struct LayerDesc {
     pub pattern: Pattern,
     /// The weight is stored `[cols x rows]` (a Gemm without `trans_b`, a MatMul `B`).
     pub transposed: bool,
+    /// The model's weights together exceed the cache ([`CostTable::cache_bytes`]), so a dense
+    /// product at small `n` streams its weight from memory.
+    pub streamed: bool,
 }
 
 impl LayerDesc {
@@ -200,12 +203,16 @@ pub fn explain(graph: &Graph) -> String {
 
 /// Chooses a layout for every weight-bearing layer of `graph` (symbolic dims count as 1).
 pub fn plan_layouts(graph: &Graph, table: &CostTable) -> LayoutPlan {
-    let layers = graph
+    let mut descs: Vec<LayerDesc> = graph
         .topo_order()
         .into_iter()
         .filter_map(|n| describe(graph, n))
-        .map(|d| choose(d, table))
         .collect();
+    let bytes: f64 = descs.iter().map(|d| (d.rows * d.cols * 4) as f64).sum();
+    for d in &mut descs {
+        d.streamed = bytes > table.cache_bytes;
+    }
+    let layers = descs.into_iter().map(|d| choose(d, table)).collect();
     LayoutPlan { layers }
 }
 
@@ -319,14 +326,15 @@ pub fn describe(graph: &Graph, n: NodeId) -> Option<LayerDesc> {
         nnz: facts.nnz,
         pattern: facts.pattern,
         transposed,
+        streamed: false,
     })
 }
 
 /// The weight of `desc` as a row-major `rows x cols` matrix, from its stored data (`stored`,
-/// `[cols x rows]` when `desc.transposed`).
-pub fn weight_matrix(desc: &LayerDesc, stored: &[f32]) -> Vec<f32> {
+/// `[cols x rows]` when `desc.transposed`); borrowed when no transpose is needed.
+pub fn weight_matrix<'a>(desc: &LayerDesc, stored: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
     if !desc.transposed {
-        return stored.to_vec();
+        return std::borrow::Cow::Borrowed(stored);
     }
     let (rows, cols) = (desc.rows, desc.cols);
     let mut m = vec![0.0f32; rows * cols];
@@ -335,7 +343,7 @@ pub fn weight_matrix(desc: &LayerDesc, stored: &[f32]) -> Vec<f32> {
             m[r * cols + k] = v;
         }
     }
-    m
+    std::borrow::Cow::Owned(m)
 }
 
 /// Packs `w` (row-major `rows x cols`) in the layout of `choice`. Fails for a dense choice, and

@@ -55,6 +55,11 @@ pub struct CostTable {
     pub dense_conv: Vec<(usize, f64)>,
     /// Fixed time of a dense product call in nanoseconds.
     pub dense_fixed_ns: f64,
+    /// Time per byte of a dense weight streamed from memory (a matrix-vector product over a
+    /// weight larger than the cache).
+    pub dense_ns_per_byte: f64,
+    /// Bytes of weights that stay in the cache between runs (the last-level cache).
+    pub cache_bytes: f64,
     /// CSR loops (u16 or u32 indices).
     pub csr: SparseCost,
     /// Pattern-baked CSR.
@@ -85,6 +90,9 @@ impl CostTable {
             dense_matmul: vec![(1, 42.0), (4, 8.0), (16, 26.0), (64, 80.0), (256, 90.0)],
             dense_conv: vec![(64, 80.0), (1024, 97.0), (4096, 90.0)],
             dense_fixed_ns: 40.0,
+            // A 4096 x 4096 matrix-vector product: 64 MiB streamed at about 14 GB/s.
+            dense_ns_per_byte: 0.07,
+            cache_bytes: 32.0 * 1024.0 * 1024.0,
             csr: SparseCost {
                 b1_ns_per_byte: 0.059,
                 b1_ns_per_row: 1.3,
@@ -211,6 +219,8 @@ impl CostTable {
             "dense_matmul_gflops": curve(&self.dense_matmul),
             "dense_conv_gflops": curve(&self.dense_conv),
             "dense_fixed_ns": self.dense_fixed_ns,
+            "dense_ns_per_byte": self.dense_ns_per_byte,
+            "cache_bytes": self.cache_bytes,
             "csr": sparse(&self.csr),
             "csr_baked": sparse(&self.csr_baked),
             "bsr": sparse(&self.bsr),
@@ -289,6 +299,8 @@ impl CostTable {
             dense_matmul: curve("dense_matmul_gflops")?,
             dense_conv: curve("dense_conv_gflops")?,
             dense_fixed_ns: num(obj, "dense_fixed_ns", "")?,
+            dense_ns_per_byte: num(obj, "dense_ns_per_byte", "")?,
+            cache_bytes: num(obj, "cache_bytes", "")?,
             csr: sparse("csr")?,
             csr_baked: sparse("csr_baked")?,
             bsr: sparse("bsr")?,

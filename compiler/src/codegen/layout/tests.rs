@@ -16,6 +16,7 @@ fn desc(rows: usize, cols: usize, n: usize, density: f64, pattern: Pattern) -> L
         nnz: ((rows * cols) as f64 * density).round() as usize,
         pattern,
         transposed: false,
+        streamed: false,
     }
 }
 

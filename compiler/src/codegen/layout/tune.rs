@@ -208,6 +208,19 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
     table.dense_matmul = curve;
     let tiny = dense_secs(reps * 4, 1, 4, 4, &wd[..16], &x[..4]);
     table.dense_fixed_ns = (tiny * 1e9).max(1.0);
+    // A weight larger than the cache, streamed by a matrix-vector product.
+    table.cache_bytes = last_level_cache().unwrap_or(table.cache_bytes);
+    let big_rows = if opts.quick { 2048 } else { 4096 };
+    let wb = weight(&mut rng, big_rows, 4096, 0.0, 1, 1);
+    let s = dense_secs(reps.min(5), 1, big_rows, 4096, &wb, &x);
+    drop(wb);
+    table.dense_ns_per_byte = (s * 1e9 / (big_rows * 4096 * 4) as f64).max(1e-4);
+    progress(&format!(
+        "dense weight streaming: {:.3} ns/byte ({:.1} GB/s); cache {:.0} MiB",
+        table.dense_ns_per_byte,
+        1.0 / table.dense_ns_per_byte,
+        table.cache_bytes / 1048576.0
+    ));
 
     // Dense convolutions: a 3x3, 64 -> 64 channel layer as im2col (a copy of n x 576) + GEMM.
     let (crows, ccols) = (64, 576);
@@ -338,4 +351,27 @@ fn show(curve: &[(usize, f64)]) -> String {
         .map(|(n, g)| format!("{n}: {g:.1}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The size of the last-level cache in bytes, from Linux's sysfs (`None` elsewhere).
+fn last_level_cache() -> Option<f64> {
+    let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+    let mut best = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path().join("size")) else {
+            continue;
+        };
+        let t = text.trim();
+        let bytes = if let Some(k) = t.strip_suffix('K') {
+            k.parse::<f64>().ok().map(|v| v * 1024.0)
+        } else if let Some(m) = t.strip_suffix('M') {
+            m.parse::<f64>().ok().map(|v| v * 1048576.0)
+        } else {
+            t.parse::<f64>().ok()
+        };
+        if let Some(b) = bytes {
+            best = Some(best.map_or(b, |x: f64| x.max(b)));
+        }
+    }
+    best
 }

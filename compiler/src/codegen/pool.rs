@@ -6,9 +6,11 @@
 //! covers input positions `o * stride - pad_begin + j * dilation`; positions outside the input are
 //! skipped, and `count_include_pad` counts those inside the explicit padding (but not the extra room
 //! `ceil_mode` adds). The parallel dimension is the `N * C` planes. Inside a plane, each output row
-//! is accumulated in place from its valid input rows: the output columns whose window lies fully
-//! inside the row run as strided loops without bounds tests, and the border columns use per-column
-//! tap tables built at compile time.
+//! first combines its valid input rows column by column into a row buffer (contiguous loops the
+//! compiler vectorizes), then the taps along that one row: the output columns whose window lies
+//! fully inside the row run as strided loops without bounds tests, and the border columns use
+//! per-column tap tables built at compile time. An `AveragePool` whose window is the whole plane
+//! (no padding) runs as the global average.
 
 use super::dense::{f32_shape, grain_for, operand, result, unsupported};
 use super::{Arg, CodegenError, LoweredKernel};
@@ -258,6 +260,12 @@ fn windowed(
         ));
     }
     let planes = xs[0] * xs[1];
+    // A window covering the whole plane with no padding is a global average (the maximum keeps
+    // the windowed kernel, whose treatment of NaN differs from the global one's).
+    let whole = |a: &Axis| a.y == 1 && a.k == a.x && a.taps[0].count == a.k;
+    if matches!(kind, Kind::Avg { .. }) && whole(&h) && whole(&w) {
+        return Ok(global_kernel(planes, h.x * w.x, false, args));
+    }
     let cost = (h.y * w.y * h.k * w.k).max(h.x * w.x);
     let op = match kind {
         Kind::Max => "max_pool",
@@ -279,8 +287,9 @@ fn windowed(
                 ),
             )
         };
+        let mut tmp = vec![0.0f32; w.x];
         for (xplane, yplane) in xv.chunks_exact(xp).zip(yv.chunks_exact_mut(yp)) {
-            pool_plane(xplane, yplane, &h, &w, kind);
+            pool_plane(xplane, yplane, &h, &w, kind, &mut tmp);
         }
     }));
     Ok(LoweredKernel {
@@ -293,22 +302,38 @@ fn windowed(
     })
 }
 
-/// Pools one plane `x` (`h.x * w.x`) into `y` (`h.y * w.y`).
-fn pool_plane(x: &[f32], y: &mut [f32], h: &Axis, w: &Axis, kind: Kind) {
+/// Pools one plane `x` (`h.x * w.x`) into `y` (`h.y * w.y`); `tmp` holds `w.x` values.
+///
+/// Each output row first combines the valid input rows of its windows into `tmp` (contiguous,
+/// vectorized), then combines the taps along the row once. The maximum of the taps ignores NaN
+/// in any order, as the interpreter's does (`v > m` is false for NaN).
+fn pool_plane(x: &[f32], y: &mut [f32], h: &Axis, w: &Axis, kind: Kind, tmp: &mut [f32]) {
     let init = match kind {
         Kind::Max => f32::NEG_INFINITY,
         Kind::Avg { .. } => 0.0,
     };
     for (oh, yrow) in y.chunks_exact_mut(w.y).enumerate() {
-        yrow.fill(init);
         let th = h.taps[oh];
+        // Vertical pass: the window's valid input rows, combined column by column.
+        tmp.fill(init);
         for jh in 0..th.count {
             let ih = th.first_pos + jh * h.d;
             let xrow = &x[ih * w.x..(ih + 1) * w.x];
+            match kind {
+                Kind::Max => tmp
+                    .iter_mut()
+                    .zip(xrow)
+                    .for_each(|(m, &v)| *m = if v > *m { v } else { *m }),
+                Kind::Avg { .. } => tmp.iter_mut().zip(xrow).for_each(|(a, &v)| *a += v),
+            }
+        }
+        let row = &*tmp;
+        yrow.fill(init);
+        if th.count > 0 {
             // Border columns: only their valid taps.
             for ow in (0..w.lo).chain(w.hi..w.y) {
                 let t = w.taps[ow];
-                let taps = (0..t.count).map(|j| xrow[t.first_pos + j * w.d]);
+                let taps = (0..t.count).map(|j| row[t.first_pos + j * w.d]);
                 yrow[ow] = match kind {
                     Kind::Max => taps.fold(yrow[ow], |m, v| if v > m { v } else { m }),
                     Kind::Avg { .. } => yrow[ow] + taps.sum::<f32>(),
@@ -316,18 +341,17 @@ fn pool_plane(x: &[f32], y: &mut [f32], h: &Axis, w: &Axis, kind: Kind) {
             }
             // Interior columns: every tap is inside the row.
             let inner = &mut yrow[w.lo..w.hi];
-            if inner.is_empty() {
-                continue;
-            }
-            for jw in 0..w.k {
-                let base = w.lo * w.s + jw * w.d - w.pad;
-                let src = xrow[base..].iter().step_by(w.s);
-                match kind {
-                    Kind::Max => inner
-                        .iter_mut()
-                        .zip(src)
-                        .for_each(|(m, &v)| *m = if v > *m { v } else { *m }),
-                    Kind::Avg { .. } => inner.iter_mut().zip(src).for_each(|(a, &v)| *a += v),
+            if !inner.is_empty() {
+                for jw in 0..w.k {
+                    let base = w.lo * w.s + jw * w.d - w.pad;
+                    let src = row[base..].iter().step_by(w.s);
+                    match kind {
+                        Kind::Max => inner
+                            .iter_mut()
+                            .zip(src)
+                            .for_each(|(m, &v)| *m = if v > *m { v } else { *m }),
+                        Kind::Avg { .. } => inner.iter_mut().zip(src).for_each(|(a, &v)| *a += v),
+                    }
                 }
             }
         }

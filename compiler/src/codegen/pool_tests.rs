@@ -223,6 +223,16 @@ fn global_pools_match_interpreter() {
 }
 
 #[test]
+fn whole_plane_average_runs_as_the_global_pool() {
+    let op = avg_pool(&[7, 7], &[1, 1], &[], &[], 0, 1, "NOTSET");
+    let (g, n, _, _) = build(op, &[1, 8, 7, 7], 1);
+    assert_eq!(lower_pool(&g, n).expect("lowers").op, "global_average_pool");
+    let padded = avg_pool(&[7, 7], &[1, 1], &[1, 1, 1, 1], &[], 0, 1, "NOTSET");
+    let (g, n, _, _) = build(padded, &[1, 8, 5, 5], 1);
+    assert_eq!(lower_pool(&g, n).expect("lowers").op, "average_pool");
+}
+
+#[test]
 fn windows_with_no_valid_tap_give_zero() {
     // Pads larger than the window leave border windows entirely in the padding.
     check(

@@ -7,10 +7,6 @@
 //! - depthwise (`group == C_in`, one input channel per group): a direct loop per output plane;
 //! - otherwise im2col: `X'` is built block by block of output pixels in a per-thread scratch
 //!   buffer (grown as needed, never shrunk) sized to stay in L2, then multiplied.
-//! - few output pixels (at most [`PACKED_MAX_PIXELS`], the last ResNet-50 stage), one group, a
-//!   constant weight and AVX2 + FMA: the packed path (`packed.rs`), with the weight packed into
-//!   channel tiles at build time and `X'` gathered straight into pixel tiles through a table of
-//!   input offsets built at build time (no im2col pass); it splits channel tiles of 16.
 //!
 //! The parallel dimension is `N x` units of output pixels or of output channels. Pixel units are
 //! panels of [`PIXEL_PANEL`] pixels, the row count of the GEMM microkernel (the library puts the
@@ -23,21 +19,16 @@
 //! depthwise splits channels one by one. Spatial axes are padded to three with unit sizes so one
 //! code path serves every rank.
 
-#[path = "packed.rs"]
-mod packed;
-
 use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
     EpiStep,
 };
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
-use packed::{PackedWeights, Source, CH_TILE};
 use sparsec_ir::shape::resolve_window;
-use sparsec_ir::{Graph, NodeId, Op, ValueDef};
+use sparsec_ir::{Graph, NodeId, Op};
 use sparsec_runtime::dense::sgemm;
 use sparsec_runtime::Kernel;
 use std::cell::RefCell;
-use std::sync::Arc;
 
 /// Target size of the im2col block in floats (512 KiB, the L2 of one core here).
 const SCRATCH_FLOATS: usize = 1 << 17;
@@ -62,10 +53,6 @@ const MIN_CHUNK_CHANNELS: usize = 64;
 /// Fewest output pixels per chunk of a split by pixels (every chunk streams all of `W`).
 const MIN_CHUNK_PIXELS: usize = 32;
 
-/// Convolutions with at most this many output pixels, at least [`MIN_CHUNK_CHANNELS`] output
-/// channels, one group and a constant weight take the packed path.
-const PACKED_MAX_PIXELS: usize = 64;
-
 /// How the parallel dimension of an image is cut into units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Split {
@@ -89,9 +76,6 @@ pub enum Path {
     Depthwise,
     /// im2col into scratch, then GEMM.
     Im2col,
-    /// Few output pixels: the input (1x1) or its im2col times weights packed at build time in
-    /// channel tiles (`packed.rs`).
-    Packed,
 }
 
 /// Everything the kernel needs, fixed at build time.
@@ -108,12 +92,6 @@ pub(crate) struct ConvPlan {
     dil: [usize; 3],
     pad: [usize; 3],
     path: Path,
-    /// 1x1, stride 1, no padding: the GEMM reads the input directly.
-    pointwise: bool,
-    /// The weights packed for [`Path::Packed`].
-    packed: Option<Arc<PackedWeights>>,
-    /// The im2col gather table of [`Path::Packed`] (see [`packed::gather_table`]).
-    table: Arc<Vec<i32>>,
     split: Split,
     /// Pixels or channels per unit of the parallel dimension.
     unit: usize,
@@ -123,12 +101,6 @@ pub(crate) struct ConvPlan {
     w: usize,
     epi: Vec<EpiStep>,
     out: usize,
-}
-
-/// Whether the packed path can run on this machine.
-#[cfg(test)]
-pub(crate) fn packed_available() -> bool {
-    packed::available()
 }
 
 /// `lo..hi`: the outputs `o < n` whose input index `o * s + off` lies in `0..limit`.
@@ -189,11 +161,8 @@ impl ConvPlan {
             Path::Depthwise => false,
             Path::Pointwise => p_out >= c_out,
             Path::Im2col => p_out >= c_out || panels >= MIN_IM2COL_PANELS,
-            Path::Packed => false,
         };
-        (self.split, self.unit) = if self.path == Path::Packed {
-            (Split::Channels, CH_TILE)
-        } else if pixels {
+        (self.split, self.unit) = if pixels {
             (Split::Pixels, PIXEL_PANEL)
         } else if self.path == Path::Depthwise {
             (Split::Channels, 1)
@@ -203,23 +172,6 @@ impl ConvPlan {
         let kg = (self.cin_g() * self.kk()).max(1);
         self.pixel_block =
             ((SCRATCH_FLOATS / kg).max(MIN_PIXEL_BLOCK) / PIXEL_PANEL).max(1) * PIXEL_PANEL;
-    }
-
-    /// Builds the gather table of the packed path (empty on the other paths, and for 1x1
-    /// convolutions, which read their input directly).
-    fn set_table(&mut self) {
-        self.table = Arc::new(if self.path == Path::Packed && !self.pointwise {
-            packed::gather_table([
-                self.x_sp,
-                self.y_sp,
-                self.k,
-                self.stride,
-                self.dil,
-                self.pad,
-            ])
-        } else {
-            Vec::new()
-        });
     }
 
     /// Computes units `begin..end` of `n x dim`.
@@ -246,7 +198,6 @@ impl ConvPlan {
             unsafe {
                 match self.path {
                     Path::Depthwise => self.depthwise(args, b, c),
-                    Path::Packed => self.packed_block(args, b, c),
                     _ => self.gemm_block(args, b, c, p),
                 }
             }
@@ -325,49 +276,6 @@ impl ConvPlan {
                 }
             }
         });
-    }
-
-    /// Channels `c` (starting at a multiple of [`CH_TILE`]) of image `b` on the packed path.
-    ///
-    /// # Safety
-    /// As [`ConvPlan::run`]; the plan's packed weights are set and [`packed::available`] holds.
-    unsafe fn packed_block(&self, args: &[*mut u8], b: usize, c: (usize, usize)) {
-        let Some(pw) = self.packed.as_deref() else {
-            return;
-        };
-        let (p_in, p_out) = (self.p_in(), self.p_out());
-        // SAFETY: image `b` is inside `X`.
-        let x = unsafe { (args[self.x] as *const f32).add(b * self.c_in * p_in) };
-        let out = args[self.out] as *mut f32;
-        let base = b * self.c_out * p_out;
-        let emit = |ch: usize, row: &[f32]| {
-            // SAFETY: channel `ch` of image `b` is in this chunk's part of the result.
-            let dst = unsafe { std::slice::from_raw_parts_mut(out.add(base + ch * p_out), p_out) };
-            dst.copy_from_slice(row);
-        };
-        let src = if self.pointwise {
-            Source::Rows { x, rs: p_in }
-        } else {
-            Source::Gather {
-                x,
-                p_in,
-                kk: self.kk(),
-                table: &self.table,
-            }
-        };
-        // SAFETY: `X` holds the `c_in` planes of image `b`, and the table (built from the plan's
-        // geometry) has `kk * p_out` entries, each inside a plane.
-        unsafe { packed::gemm(pw, c, src, p_out, emit) };
-        let block = Block {
-            offset: base + c.0 * p_out,
-            rows: c.1 - c.0,
-            cols: p_out,
-            ld: p_out,
-            ch0: c.0,
-            channel_rows: true,
-        };
-        // SAFETY: the block is this chunk's part of the result.
-        unsafe { apply_epilogue(&self.epi, args, out, &block) };
     }
 
     /// Fills `dst` (`cin_g * K` rows of `cols` values) with the inputs under output pixels
@@ -550,8 +458,7 @@ pub fn lower_conv(
 }
 
 /// [`lower_conv`] with the path forced (for benchmarks): `Im2col` always applies, `Pointwise`
-/// to 1x1 convolutions with stride 1 and no padding, `Packed` to one group with a constant
-/// weight on a machine with AVX2 and FMA, `Depthwise` only where [`lower_conv`] chooses it.
+/// and `Depthwise` only where [`lower_conv`] would choose them.
 pub fn lower_conv_path(
     graph: &Graph,
     node: NodeId,
@@ -560,29 +467,15 @@ pub fn lower_conv_path(
 ) -> Result<LoweredKernel, CodegenError> {
     let (mut plan, args, op) = build_plan(graph, node, epilogue)?;
     if let Some(p) = path.filter(|&p| p != plan.path) {
-        match p {
-            Path::Im2col => {}
-            Path::Pointwise if plan.pointwise => {}
-            Path::Packed
-                if plan.group == 1 && plan.p_in() <= i32::MAX as usize && packed::available() =>
-            {
-                let kg = plan.cin_g() * plan.kk();
-                plan.packed = pack_weights(graph, &args[plan.w], plan.c_out, kg);
-                if plan.packed.is_none() {
-                    return Err(unsupported(graph, node, "the weight is not a constant"));
-                }
-            }
-            _ => {
-                return Err(unsupported(
-                    graph,
-                    node,
-                    format!("the {p:?} path does not apply"),
-                ))
-            }
+        if p != Path::Im2col {
+            return Err(unsupported(
+                graph,
+                node,
+                format!("the {p:?} path does not apply"),
+            ));
         }
         plan.path = p;
         plan.set_split();
-        plan.set_table();
     }
     let work = plan.n * plan.dim();
     let flops_per_unit = match plan.split {
@@ -609,17 +502,6 @@ pub fn lower_conv_path(
         op,
         layout: "dense".to_string(),
     })
-}
-
-/// The constant weight `w` (`rows x k`) packed for [`Path::Packed`], when it has data.
-fn pack_weights(graph: &Graph, w: &Arg, rows: usize, k: usize) -> Option<Arc<PackedWeights>> {
-    let &Arg::Value(v) = w else { return None };
-    let ValueDef::Weight(weight) = &graph.value(v).def else {
-        return None;
-    };
-    let data = weight.data.as_ref()?;
-    let values = data.as_f32()?;
-    (values.len() == rows * k).then(|| Arc::new(PackedWeights::pack(values, rows, k)))
 }
 
 /// Checks the node and builds the plan, the arguments and the op name.
@@ -730,21 +612,8 @@ pub(crate) fn build_plan(
     let kk: usize = k3.iter().product();
     let pointwise =
         kk == 1 && st.iter().all(|&s| s == 1) && pad.iter().chain(&pad_end).all(|&q| q == 0);
-    let p_out: usize = ys.iter().product();
-    let mut packed = None;
-    let p_in: usize = sx[2..].iter().product();
-    if g == 1
-        && p_out <= PACKED_MAX_PIXELS
-        && c_out >= MIN_CHUNK_CHANNELS
-        && p_in <= i32::MAX as usize
-        && packed::available()
-    {
-        packed = pack_weights(graph, &Arg::Value(wv), c_out, c_in * kk);
-    }
     let path = if g == c_in && g > 1 {
         Path::Depthwise
-    } else if packed.is_some() {
-        Path::Packed
     } else if pointwise {
         Path::Pointwise
     } else {
@@ -762,9 +631,6 @@ pub(crate) fn build_plan(
         dil: pad3(&dil, 1),
         pad: pad3(&pad, 0),
         path,
-        pointwise,
-        packed,
-        table: Arc::new(Vec::new()),
         split: Split::Pixels,
         unit: 1,
         pixel_block: PIXEL_PANEL,
@@ -774,6 +640,5 @@ pub(crate) fn build_plan(
         out: args.len() - 1,
     };
     plan.set_split();
-    plan.set_table();
     Ok((plan, args, op))
 }

@@ -1,6 +1,6 @@
 //! Tests of `lower_conv` against the interpreter: every path, geometry and epilogue.
 
-use super::conv::{build_plan, packed_available, Path, Split};
+use super::conv::{build_plan, Path, Split};
 use super::lower_conv;
 use super::test_util::{check, Env};
 use crate::codegen::Epilogue;
@@ -220,18 +220,16 @@ fn forced_im2col_matches_on_every_case() {
 #[test]
 fn splits_resnet50_shapes_as_intended() {
     // `(input channels, output channels, input size, kernel, stride, pad)`, the split and unit.
-    // The last stage takes the packed path (channel tiles of 16) where AVX2 and FMA exist.
-    let packed_unit = if packed_available() { 16 } else { 8 };
     let shapes = [
         (3, 64, 224, 7, 2, 3, Split::Pixels, 16),
         (64, 64, 56, 3, 1, 1, Split::Pixels, 16),
         (256, 256, 14, 3, 1, 1, Split::Pixels, 16),
-        (512, 512, 7, 3, 1, 1, Split::Channels, packed_unit),
+        (512, 512, 7, 3, 1, 1, Split::Channels, 8),
         (64, 256, 56, 1, 1, 0, Split::Pixels, 16),
         (1024, 256, 14, 1, 1, 0, Split::Channels, 8),
         (1024, 128, 14, 1, 1, 0, Split::Pixels, 16),
         (256, 1024, 14, 1, 1, 0, Split::Channels, 8),
-        (512, 2048, 7, 1, 1, 0, Split::Channels, packed_unit),
+        (512, 2048, 7, 1, 1, 0, Split::Channels, 8),
     ];
     for (ci, co, hw, k, st, pad, split, unit) in shapes {
         let mut env = Env::new();
@@ -250,94 +248,4 @@ fn splits_resnet50_shapes_as_intended() {
         let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
         assert_eq!(plan.split_kind(), (split, unit), "{ci}>{co} {hw} {k}x{k}");
     }
-}
-
-/// Convolutions the packed path takes by itself: few pixels, at least 64 output channels.
-fn packed_cases() -> Vec<C> {
-    use Path::*;
-    vec![
-        C {
-            pads: &[1, 1, 1, 1],
-            ..c(&[1, 20, 5, 5], &[70, 20, 3, 3], 1, Packed)
-        },
-        C {
-            strides: &[2, 2],
-            pads: &[0, 1, 2, 0],
-            ..c(&[2, 9, 9, 8], &[64, 9, 3, 3], 1, Packed)
-        },
-        C {
-            dil: &[2, 1],
-            pads: &[2, 1, 0, 3],
-            ..c(&[1, 5, 8, 7], &[65, 5, 3, 2], 1, Packed)
-        },
-        C {
-            strides: &[2, 2],
-            ..c(&[1, 16, 9, 9], &[64, 16, 1, 1], 1, Packed)
-        },
-        c(&[2, 30, 4, 4], &[80, 30, 1, 1], 1, Packed),
-        c(&[1, 300, 7, 7], &[96, 300, 1, 1], 1, Packed),
-        C {
-            pads: &[1, 1],
-            ..c(&[1, 7, 20], &[66, 7, 3], 1, Packed)
-        },
-        C {
-            pads: &[1, 0, 0, 0, 1, 1],
-            ..c(&[1, 2, 3, 4, 3], &[64, 2, 2, 3, 2], 1, Packed)
-        },
-    ]
-}
-
-#[test]
-fn packed_path_matches_with_every_epilogue() {
-    if !packed_available() {
-        eprintln!("skipped: no AVX2 + FMA");
-        return;
-    }
-    for (i, k) in packed_cases().iter().enumerate() {
-        let mut env = Env::new();
-        let x = env.input(k.x);
-        let w = env.weight(k.w);
-        let b = env.weight(&[k.w[0]]);
-        let node = env.node(conv_op(k), vec![Some(x), Some(w), Some(b)]);
-        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
-        assert_eq!(plan.path_kind(), k.path, "case {i}");
-        assert_eq!(plan.split_kind(), (Split::Channels, 16), "case {i}");
-        let y = env.data[&env.g.node(node).outputs[0]].shape().to_vec();
-        let res = env.input(&y);
-        check(&env, node, &[], 1, lower_conv);
-        let all = [Epilogue::AddTensor(res), Epilogue::Relu];
-        check(&env, node, &all, 1, lower_conv);
-        check(&env, node, &[Epilogue::LeakyRelu(0.3)], 1, lower_conv);
-    }
-}
-
-#[test]
-fn forced_packed_matches_on_every_single_group_case() {
-    if !packed_available() {
-        eprintln!("skipped: no AVX2 + FMA");
-        return;
-    }
-    for k in cases().into_iter().chain(packed_cases()) {
-        let mut env = Env::new();
-        let x = env.input(k.x);
-        let w = env.weight(k.w);
-        let node = env.node(conv_op(&k), vec![Some(x), Some(w), None]);
-        let forced = |g: &sparsec_ir::Graph, n, e: &[Epilogue]| {
-            super::lower_conv_path(g, n, e, Some(Path::Packed))
-        };
-        if k.group == 1 {
-            check(&env, node, &[Epilogue::Relu], 1, forced);
-        } else {
-            assert!(forced(&env.g, node, &[]).is_err());
-        }
-    }
-    // A weight computed at run time cannot be packed.
-    let mut env = Env::new();
-    let x = env.input(&[1, 4, 3, 3]);
-    let w = env.input(&[64, 4, 1, 1]);
-    let k = c(&[1, 4, 3, 3], &[64, 4, 1, 1], 1, Path::Pointwise);
-    let node = env.node(conv_op(&k), vec![Some(x), Some(w), None]);
-    let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
-    assert_eq!(plan.path_kind(), Path::Pointwise);
-    assert!(super::lower_conv_path(&env.g, node, &[], Some(Path::Packed)).is_err());
 }

@@ -6,8 +6,10 @@ Cases (each also run dense for reference):
 - `mlp4096_s90:1`, `mlp4096_s90:64`: the MLP 1024-4096-4096-1024 with 90% of each layer's
   weights zeroed by magnitude (`bench/make_sparse_mlp.py`; a stand-in generator here when that
   script is missing or fails), dense counterpart `mlp4096_dense`;
-- `resnet50_s90:1`: `light_resnet50_he.onnx` pruned by `sparsec prune --sparsity 0.9` (global
-  magnitude, default policy), dense counterpart `light_resnet50`;
+- `resnet50_s90:1`: `light_resnet50_he.onnx` pruned by `sparsec prune --sparsity 0.9 --scope layer`
+  (magnitude, 90% of every layer but the ones the default policy keeps dense: the first conv and the
+  classifier; random He weights carry no learned importance, and a global threshold over them only
+  reflects each layer's fan-in), dense counterpart `light_resnet50`;
 - `tiny_bert_s90:1`: tiny BERT with every MatMul weight pruned to 90% zeros (`sparsec prune
   --sparsity 0.9 --scope layer --all-layers`), dense counterpart `tiny_bert`.
 
@@ -129,7 +131,7 @@ def prepare(case: Case, args, shared: Path) -> None:
     elif case.name == "resnet50_s90":
         dense = light_materialized("resnet50")
         run.ensure_model(Case("light_resnet50", dense, 1, materialized=True), shared)
-        sparsec_prune(args.sparsec, dense, case.path, ["--sparsity", "0.9"])
+        sparsec_prune(args.sparsec, dense, case.path, ["--sparsity", "0.9", "--scope", "layer"])
     elif case.name == "tiny_bert_s90":
         src = shared / "models" / "transformer" / "tiny_bert_random.onnx"
         flags = ["--sparsity", "0.9", "--scope", "layer", "--all-layers"]

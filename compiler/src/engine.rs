@@ -11,7 +11,9 @@
 //! its private copy of the graph.
 
 use crate::codegen::bytes::{dtype_of, tensor_byte_view, tensor_bytes, tensor_from_bytes};
-use crate::codegen::layout::{plan_layouts, stored_form, unpack, CostTable, LayoutPlan};
+use crate::codegen::layout::{
+    pack, plan_layouts, stored_form, unpack, weight_matrix, CostTable, LayoutPlan,
+};
 use crate::codegen::lower::{lower_graph_with, Compiled, LowerOptions};
 use crate::codegen::sparse::Packing;
 use crate::codegen::CodegenError;
@@ -213,14 +215,24 @@ impl Engine {
         let t1 = Instant::now();
         let mut g = g;
         let layouts = plan_layouts(&g, &self.table);
-        let prepacked = self.restore_weights(&mut g, &layouts);
-        let compiled = lower_graph_with(
+        let mut prepacked = self.restore_weights(&mut g, &layouts);
+        self.prepack(&mut g, &layouts, &mut prepacked);
+        let compiled = match lower_graph_with(
             &g,
             LowerOptions {
                 layouts: Some(&layouts),
                 prepacked: Some(&prepacked),
             },
-        )?;
+        ) {
+            Ok(c) => c,
+            Err(e) if prepacked.is_empty() => return Err(e.into()),
+            Err(_) => {
+                // A layer refused its sparse kernel after its weight was packed: run the whole
+                // graph dense, with the packed weights unpacked into this specialization.
+                restore_all(&mut g, &layouts, &prepacked);
+                lower_graph_with(&g, LowerOptions::default())?
+            }
+        };
         self.drop_packed(&g, &layouts, &compiled);
         self.last_layouts = layouts;
         self.last_compile = CompileTimes {
@@ -281,6 +293,69 @@ impl Engine {
             }
         }
         reuse
+    }
+
+    /// Packs, before the lowering, every weight of `g` whose users all run it in one sparse
+    /// layout, one weight at a time, and releases its dense data from `g` and from the engine's
+    /// graph right after, so that the dense copy does not outlive its packing and at most one
+    /// weight is held twice at any time. The packings go to `prepacked` (which the lowering uses)
+    /// and to the engine (for later specializations).
+    fn prepack(
+        &mut self,
+        g: &mut Graph,
+        layouts: &LayoutPlan,
+        prepacked: &mut HashMap<String, Arc<Packing>>,
+    ) {
+        let (theirs, mine) = (weights_by_name(g), weights_by_name(&self.graph));
+        for c in layouts.layers.iter().filter(|c| c.layout.is_sparse()) {
+            let name = &c.desc.weight;
+            let Some(&v) = theirs.get(name).filter(|_| !prepacked.contains_key(name)) else {
+                continue;
+            };
+            let users = g.users(v);
+            let all_match = !users.is_empty()
+                && users.iter().all(|&(n, k)| {
+                    k == 1
+                        && layouts
+                            .get(&g.node(n).name)
+                            .is_some_and(|u| &u.desc.weight == name && u.layout == c.layout)
+                });
+            let Some(data) = g
+                .const_data(v)
+                .and_then(|t| t.as_f32())
+                .filter(|_| all_match)
+            else {
+                continue;
+            };
+            let Ok(p) = pack(c, &weight_matrix(&c.desc, data)) else {
+                continue;
+            };
+            let p = Arc::new(p);
+            prepacked.insert(name.clone(), p.clone());
+            let Some(ValueDef::Weight(w)) = Some(&mut g.value_mut(v).def) else {
+                continue;
+            };
+            let dense = w.data.take();
+            let Some(&mv) = mine.get(name) else {
+                continue;
+            };
+            let shape = self.graph.value(mv).ty.shape().unwrap_or_default();
+            if let ValueDef::Weight(w) = &mut self.graph.value_mut(mv).def {
+                if let (Some(a), Some(b)) = (&w.data, &dense) {
+                    if Arc::ptr_eq(a, b) {
+                        w.data = None;
+                        self.packings.insert(
+                            name.clone(),
+                            PackedWeight {
+                                packing: p,
+                                shape,
+                                transposed: c.desc.transposed,
+                            },
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Drops from the engine's graph the dense data of the weights `compiled` runs packed (when
@@ -401,5 +476,38 @@ impl Engine {
             })
             .collect();
         Ok((tensors, times))
+    }
+}
+
+/// The weights of `g` by name.
+fn weights_by_name(g: &Graph) -> HashMap<String, ValueId> {
+    g.referenced_values()
+        .into_iter()
+        .filter(|&v| g.weight(v).is_some())
+        .map(|v| (g.value(v).name.clone(), v))
+        .collect()
+}
+
+/// Gives every weight of `g` that `prepacked` holds and that has no data its dense data back
+/// (stored as `layouts` describes it).
+fn restore_all(g: &mut Graph, layouts: &LayoutPlan, prepacked: &HashMap<String, Arc<Packing>>) {
+    for (name, v) in weights_by_name(g) {
+        let (Some(p), Some(c)) = (
+            prepacked.get(&name),
+            layouts.layers.iter().find(|c| c.desc.weight == name),
+        ) else {
+            continue;
+        };
+        let shape = g.value(v).ty.shape().unwrap_or_default();
+        let ValueDef::Weight(w) = &mut g.value_mut(v).def else {
+            continue;
+        };
+        if w.data.is_some() {
+            continue;
+        }
+        let data = stored_form(&c.desc, &unpack(p));
+        if let Ok(t) = Tensor::new(shape, sparsec_ir::TensorData::F32(data)) {
+            w.data = Some(Arc::new(t));
+        }
     }
 }

@@ -153,7 +153,11 @@ fn lower_sparse_group(
                     // The kernel writes the last epilogue node's result, not the anchor's.
                     retarget_result(&mut k, node.outputs[0], graph.node(last).outputs[0]);
                 }
-                Ok(Some((group, vec![k], (choice.desc.weight.clone(), packing))))
+                Ok(Some((
+                    group,
+                    vec![k],
+                    (choice.desc.weight.clone(), packing),
+                )))
             }
             // The dense path needs the weight's data; without it the failure is final.
             Err(CodegenError::Unsupported(_)) if weight_has_data => Ok(None),

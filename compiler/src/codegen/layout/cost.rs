@@ -115,7 +115,9 @@ pub fn sparse_ns(d: &LayerDesc, layout: Layout, t: &CostTable) -> Option<f64> {
         } else {
             0.0
         };
-        return Some(vecs * (stored * c.ns_per_stored_vec + rows * c.ns_per_row_vec) + copy + c.fixed_ns);
+        return Some(
+            vecs * (stored * c.ns_per_stored_vec + rows * c.ns_per_row_vec) + copy + c.fixed_ns,
+        );
     }
     let core = if n == 1 {
         // A packing larger than half the cache streams from memory, like a dense weight.

@@ -6,7 +6,8 @@
 use super::{pack, weight_matrix, LayerChoice, Layout};
 use crate::codegen::jit::Jit;
 use crate::codegen::sparse::{
-    compile, lower_sparse_conv, transpose_kernel, xt_stride, MatmulSpec, Packing, SparseError, Strategy,
+    compile, lower_sparse_conv, transpose_kernel, xt_stride, MatmulSpec, Packing, SparseError,
+    Strategy,
 };
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op};

@@ -72,7 +72,11 @@ fn sample(
         .map(|a| match a {
             Arg::Packed(t) => match t.data() {
                 TensorData::U8(b) => b.to_vec(),
-                _ => t.to_f32_vec().iter().flat_map(|v| v.to_ne_bytes()).collect(),
+                _ => t
+                    .to_f32_vec()
+                    .iter()
+                    .flat_map(|v| v.to_ne_bytes())
+                    .collect(),
             },
             Arg::Value(v) if *v == x => xdata.iter().flat_map(|v| v.to_ne_bytes()).collect(),
             _ => vec![0u8; ys.iter().product::<usize>() * 4],
@@ -115,7 +119,12 @@ pub fn tune_conv(
 ) -> Result<(), CodegenError> {
     let scale = if quick { 2 } else { 1 };
     // 1x1, stride 1: no copy.
-    let direct = [(64, 256, 56), (256, 64, 56), (512, 128, 28), (1024, 256, 14)];
+    let direct = [
+        (64, 256, 56),
+        (256, 64, 56),
+        (512, 128, 28),
+        (1024, 256, 14),
+    ];
     let mut fit = Vec::new();
     for &(cin, cout, hw) in &direct {
         let s = sample(rng, reps, cin / scale, cout / scale, hw / scale, 1, 1, 0.9)?;
@@ -126,10 +135,23 @@ pub fn tune_conv(
     table.sparse_conv.ns_per_stored_vec = per_stored;
     table.sparse_conv.ns_per_row_vec = per_row;
     // 3x3 and stride 2: the rest is the copy.
-    let copying = [(64, 64, 56, 3, 1), (128, 128, 28, 3, 1), (128, 128, 56, 3, 2)];
+    let copying = [
+        (64, 64, 56, 3, 1),
+        (128, 128, 28, 3, 1),
+        (128, 128, 56, 3, 2),
+    ];
     let mut per_copy = Vec::new();
     for &(cin, cout, hw, k, stride) in &copying {
-        let s = sample(rng, reps, cin / scale, cout / scale, hw / scale, k, stride, 0.9)?;
+        let s = sample(
+            rng,
+            reps,
+            cin / scale,
+            cout / scale,
+            hw / scale,
+            k,
+            stride,
+            0.9,
+        )?;
         let vecs = s.pixels.div_ceil(4) as f64;
         let model = vecs * (s.stored * per_stored + s.rows * per_row);
         per_copy.push(((s.ns - model) / s.copied.max(1.0)).max(1e-3));

@@ -103,6 +103,7 @@ fn buffers(graph: &Graph, lk: &LoweredKernel) -> Vec<Vec<f32>> {
                 ValueDef::Weight(w) => w.data.as_ref().map(|t| t.to_f32_vec()).unwrap_or_default(),
                 _ => values(graph.value(*v).ty.numel().unwrap_or(0), 0.0, 5),
             },
+            other => panic!("unexpected argument {other:?}"),
         })
         .collect()
 }

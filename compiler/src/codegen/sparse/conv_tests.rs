@@ -227,6 +227,7 @@ impl Env {
                 },
                 Arg::Value(v) if *v == y => vec![f32::NAN; self.data[v].numel()],
                 Arg::Value(v) => self.data[v].to_f32_vec(),
+                other => panic!("unexpected argument {other:?}"),
             })
             .collect();
         let ptrs: Vec<*mut u8> = bufs.iter_mut().map(|b| b.as_mut_ptr() as *mut u8).collect();

@@ -274,3 +274,59 @@ fn tune_quick_writes_a_table_that_inspect_uses() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The digits CNN with 90% of every conv and Gemm weight pruned, on a table where every sparse
+/// layout wins: its convolutions run as sparse convolutions (with their fused epilogues) and the
+/// engine agrees with the interpreter at batches 1 and 5.
+#[test]
+fn pruned_cnn_runs_sparse_convolutions() {
+    use sparsec::onnx::{import_file, ImportOptions};
+    use sparsec::passes::{
+        default_pipeline, run_pipeline, run_pipeline_with, PassContext, PrunePolicy, PruneScope,
+        RunOptions,
+    };
+    let model = support::repo().join("examples/digits_cnn.onnx");
+    let mut g = import_file(&model, &ImportOptions::default()).unwrap();
+    run_pipeline(&mut g, &default_pipeline(), &RunOptions::default()).unwrap();
+    let mut cx = PassContext::default();
+    cx.prune.sparsity = 0.9;
+    cx.prune.scope = PruneScope::Layer;
+    cx.prune.policy = PrunePolicy {
+        keep_first: false,
+        keep_last: false,
+        min_params: 0,
+    };
+    run_pipeline_with(
+        &mut g,
+        &["prune-magnitude"],
+        &RunOptions::default(),
+        &mut cx,
+    )
+    .unwrap();
+    let mut t = sparse_table();
+    t.sparse_conv.ns_per_stored_vec *= 0.01;
+    t.sparse_conv.fixed_ns = 1.0;
+    t.conv_copy_ns_per_elem *= 0.01;
+    let mut engine = Engine::with_table(g.clone(), 2, t).unwrap();
+    for (i, batch) in [1usize, 5].into_iter().enumerate() {
+        let x = input(&[batch, 1, 8, 8], 11 + i as u64);
+        let want = sparsec::interp::run_graph(&g, std::slice::from_ref(&x)).unwrap();
+        let compiled = engine.compile_for_inputs(std::slice::from_ref(&x)).unwrap();
+        let convs: Vec<(&str, &str)> = compiled
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.op.starts_with("conv"))
+            .map(|s| (s.op.as_str(), s.layout.as_str()))
+            .collect();
+        assert!(!convs.is_empty());
+        for (op, layout) in &convs {
+            assert!(
+                layout.starts_with("csr"),
+                "batch {batch}: {op} runs {layout}"
+            );
+        }
+        let got = engine.run(std::slice::from_ref(&x)).unwrap();
+        assert_close(&got[0], &want[0], &format!("batch {batch}"));
+    }
+}

@@ -183,11 +183,7 @@ impl InspectReport {
         let plan = plan_layouts(graph, table);
         for row in &mut self.layers {
             if let Some(c) = plan.get(&row.name) {
-                let mut reason = format!("n={}, {}", c.desc.n, c.reason);
-                if c.layout.is_sparse() && c.desc.kind != crate::codegen::layout::LayerKind::Matmul
-                {
-                    reason.push_str(" (runs dense until the sparse convolution kernel exists)");
-                }
+                let reason = format!("n={}, {}", c.desc.n, c.reason);
                 row.layout = Some((c.layout.to_string(), reason));
             }
         }

@@ -2,8 +2,8 @@
 //! nonzeros and pattern, the dense dimension `n`, and a [`CostTable`].
 //!
 //! - Dense: `2 n rows cols` flops at the table's GFLOP/s for `n` (matrix products and
-//!   convolutions have their own curves), plus a fixed call time; when the model's weights do not
-//!   fit the cache, a matrix product takes at least the time of streaming its weight from memory.
+//!   convolutions have their own curves), plus a fixed call time; when the model's weights (or this
+//!   one) do not fit the cache, a matrix product takes at least the time of streaming its weight from memory.
 //! - Sparse at `n = 1` (memory bound): the packing's bytes times the time per byte, plus a time
 //!   per row and a fixed time; a packing larger than half the cache at least streams from memory.
 //! - Sparse at `n > 1`: per `f32x4` vector of batch columns, a time per stored value (explicit
@@ -86,8 +86,9 @@ pub fn dense_ns(d: &LayerDesc, t: &CostTable) -> f64 {
         LayerKind::Conv { .. } => &t.dense_conv,
     };
     let compute = flops / interpolate(curve, d.n).max(1e-3);
-    let stream = if d.streamed && d.kind == LayerKind::Matmul {
-        (d.rows * d.cols * 4) as f64 * t.dense_ns_per_byte
+    let bytes = (d.rows * d.cols * 4) as f64;
+    let stream = if (d.streamed || bytes > t.cache_bytes) && d.kind == LayerKind::Matmul {
+        bytes * t.dense_ns_per_byte
     } else {
         0.0
     };

@@ -81,58 +81,31 @@ pub struct CostTable {
 
 impl CostTable {
     /// The built-in table, for machines that were never tuned: `sparsec tune` (full) on the
-    /// development machine (AMD Zen 3, AVX2 + FMA, one thread), two runs, rounded. The machine
-    /// was shared and loaded during those runs; the sparse numbers agreed between runs, the dense
-    /// ones at n >= 64 did not (22-30 GFLOP/s), so those points are the unloaded `sgemm` figures
-    /// of `runtime/examples/gemm_compare.rs` (75-105 GFLOP/s) instead.
+    /// development machine (AMD Zen 3, AVX2 + FMA, 32 MiB L3, one thread) while it was otherwise
+    /// idle, rounded.
     pub fn builtin() -> CostTable {
+        let cost = |b1_ns_per_byte, b1_ns_per_row, ns_per_stored_vec, ns_per_row_vec, fixed_ns| {
+            SparseCost {
+                b1_ns_per_byte,
+                b1_ns_per_row,
+                ns_per_stored_vec,
+                ns_per_row_vec,
+                fixed_ns,
+            }
+        };
         CostTable {
-            dense_matmul: vec![(1, 42.0), (4, 8.0), (16, 26.0), (64, 80.0), (256, 90.0)],
-            dense_conv: vec![(64, 80.0), (1024, 97.0), (4096, 90.0)],
-            dense_fixed_ns: 40.0,
-            // A 4096 x 4096 matrix-vector product: 64 MiB streamed at about 14 GB/s.
-            dense_ns_per_byte: 0.07,
-            cache_bytes: 32.0 * 1024.0 * 1024.0,
-            csr: SparseCost {
-                b1_ns_per_byte: 0.059,
-                b1_ns_per_row: 1.3,
-                ns_per_stored_vec: 0.745,
-                ns_per_row_vec: 0.1,
-                fixed_ns: 50.0,
-            },
-            csr_baked: SparseCost {
-                b1_ns_per_byte: 0.068,
-                b1_ns_per_row: 0.1,
-                ns_per_stored_vec: 0.655,
-                ns_per_row_vec: 1.0,
-                fixed_ns: 50.0,
-            },
-            bsr: SparseCost {
-                b1_ns_per_byte: 0.0227,
-                b1_ns_per_row: 0.1,
-                ns_per_stored_vec: 0.49,
-                ns_per_row_vec: 0.7,
-                fixed_ns: 50.0,
-            },
-            nm24: SparseCost {
-                b1_ns_per_byte: 0.0934,
-                b1_ns_per_row: 0.1,
-                ns_per_stored_vec: 0.728,
-                ns_per_row_vec: 0.1,
-                fixed_ns: 50.0,
-            },
-            transpose_ns_per_elem: 0.31,
-            // From `examples/spconv_bench.rs` on the 17 ResNet-50 shapes at 90% zeros (70-110 ps
-            // per stored value and output pixel, one thread) and `sparsec tune` (65 ps, copy
-            // 1.0 ns per element).
-            sparse_conv: SparseCost {
-                b1_ns_per_byte: 0.059,
-                b1_ns_per_row: 1.3,
-                ns_per_stored_vec: 0.3,
-                ns_per_row_vec: 0.5,
-                fixed_ns: 200.0,
-            },
-            conv_copy_ns_per_elem: 0.8,
+            dense_matmul: vec![(1, 38.6), (4, 6.3), (16, 20.9), (64, 43.5), (256, 67.5)],
+            dense_conv: vec![(64, 69.3), (1024, 78.3), (4096, 45.8)],
+            dense_fixed_ns: 60.0,
+            dense_ns_per_byte: 0.092,
+            cache_bytes: 32.0 * 1048576.0,
+            csr: cost(0.101, 11.6, 0.382, 4.21, 70.0),
+            csr_baked: cost(0.855, 0.0001, 0.661, 0.0001, 70.0),
+            bsr: cost(0.0516, 2.99, 0.242, 2.24, 70.0),
+            nm24: cost(0.108, 0.0001, 0.267, 0.0001, 70.0),
+            transpose_ns_per_elem: 0.463,
+            sparse_conv: cost(0.059, 1.3, 0.299, 0.0001, 200.0),
+            conv_copy_ns_per_elem: 1.23,
         }
     }
 

@@ -15,7 +15,8 @@
 
 use sparsec::codegen::jit::Jit;
 use sparsec::codegen::sparse::{
-    compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, Strategy, BAKED_MAX_NNZ,
+    baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, Strategy,
+    BAKED_MAX_NNZ,
 };
 use sparsec_runtime::dense::sgemm;
 use std::time::Instant;
@@ -358,8 +359,7 @@ fn main() {
                     "1.00x"
                 );
                 for (name, p, s) in variants {
-                    let tiles = if batch > 1 { batch.div_ceil(32) } else { 1 };
-                    if *s == Strategy::Baked && p.stored() * tiles > BAKED_MAX_NNZ {
+                    if *s == Strategy::Baked && baked_size(p.stored(), batch) > BAKED_MAX_NNZ {
                         continue;
                     }
                     let t = sparse_time(reps, p, *s, &x, batch, false);

@@ -4,14 +4,18 @@
 //! Pruning follows `sparsec prune`: BatchNormalization is folded first and then `prune-magnitude`
 //! or `prune-nm` runs (or `prune-channels` on the model's own weights); the pass list of
 //! `--passes` (the default pipeline unless given) runs after it. No pruning flag, no pruning.
+//! The layout plan of the result (`codegen::layout`) is recorded as the file's layer notes and,
+//! with `--explain`, printed one line per layer.
 
 use super::prune::{same_file, PruneFlags};
 use crate::{parse_dims, DimArgs};
 use anyhow::{bail, Context, Result};
+use sparsec::codegen::layout::{plan_layouts, CostTable};
 use sparsec::onnx::{import_file, ImportOptions};
 use sparsec::passes::{
     parse_pipeline, prune_channels, run_pipeline_with, ChannelMode, PassContext, RunOptions,
 };
+use sparsec::spx::LayerNote;
 use std::path::PathBuf;
 
 /// The flags of `sparsec compile`.
@@ -25,6 +29,11 @@ pub struct CompileArgs {
     /// Comma-separated passes run after pruning (`default` is the default pipeline).
     #[arg(long, default_value = "default")]
     passes: String,
+    /// Print the layout chosen for every layer and why (the cost model's estimate against dense;
+    /// symbolic dims count as 1 unless bound with --dim). The choices are also recorded in the
+    /// `.spx` file.
+    #[arg(long)]
+    explain: bool,
     #[command(flatten)]
     prune: PruneFlags,
     #[command(flatten)]
@@ -80,7 +89,20 @@ pub fn compile(a: CompileArgs) -> Result<()> {
         }
     }
     run_pipeline_with(&mut graph, &pipeline, &run_opts, &mut cx)?;
-    let s = sparsec::spx::write(&graph, &[], &a.output)?;
+    let plan = plan_layouts(&graph, &CostTable::load_or_builtin());
+    if a.explain {
+        print!("{}", plan.explain());
+    }
+    let notes: Vec<LayerNote> = plan
+        .layers
+        .iter()
+        .map(|c| LayerNote {
+            node: c.desc.node.clone(),
+            layout: c.layout.to_string(),
+            reason: format!("n={}, {}", c.desc.n, c.reason),
+        })
+        .collect();
+    let s = sparsec::spx::write(&graph, &notes, &a.output)?;
     println!(
         "wrote {} ({} bytes; {} weights dense, {} as CSR)",
         a.output.display(),

@@ -19,7 +19,7 @@
 
 use super::table::{interpolate, CostTable, SparseCost};
 use super::{LayerDesc, LayerKind, Layout};
-use crate::codegen::sparse::{xt_stride, IndexWidth, BAKED_MAX_NNZ};
+use crate::codegen::sparse::{baked_size, xt_stride, IndexWidth, BAKED_MAX_NNZ};
 use sparsec_ir::Pattern;
 
 /// Estimated stored values and packed bytes of `layout` for `d` (`None` for dense or a layout
@@ -134,8 +134,7 @@ pub fn sparse_ns(d: &LayerDesc, layout: Layout, t: &CostTable) -> Option<f64> {
             + (n * d.cols) as f64 * t.transpose_ns_per_elem
     };
     if let Layout::Csr { baked: true, .. } = layout {
-        let tiles = if n == 1 { 1 } else { xt_stride(n).div_ceil(32) };
-        if d.nnz.saturating_mul(tiles) > BAKED_MAX_NNZ {
+        if baked_size(d.nnz, n) > BAKED_MAX_NNZ {
             return None;
         }
     }

@@ -11,8 +11,8 @@
 use super::table::{CostTable, SparseCost};
 use crate::codegen::jit::Jit;
 use crate::codegen::sparse::{
-    compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, SparseError, Strategy,
-    BAKED_MAX_NNZ,
+    baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, SparseError,
+    Strategy, BAKED_MAX_NNZ,
 };
 use crate::codegen::CodegenError;
 use sparsec_runtime::dense::sgemm;
@@ -326,8 +326,8 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
                     .map_err(|e| CodegenError::Unsupported(e.to_string()))?;
                 let stored = p.stored() as f64;
                 for &batch in std::iter::once(&1).chain(batches) {
-                    let tiles = if batch == 1 { 1 } else { batch.div_ceil(32) };
-                    if strategy == Strategy::Baked && p.stored() * tiles > BAKED_MAX_NNZ {
+                    if strategy == Strategy::Baked && baked_size(p.stored(), batch) > BAKED_MAX_NNZ
+                    {
                         continue;
                     }
                     let cold = (batch == 1).then_some(evict.as_mut_slice());

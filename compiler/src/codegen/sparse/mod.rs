@@ -122,8 +122,21 @@ pub enum Strategy {
     Baked,
 }
 
-/// Code-size budget of a pattern-baked kernel: nonzeros times batch tiles.
-pub const BAKED_MAX_NNZ: usize = 1 << 16;
+/// Code-size budget of a pattern-baked kernel: nonzeros times batch tiles (one multiply-add
+/// each in straight-line code). Cranelift's compile time grows faster than linearly with a
+/// function's size, and 12 layers of 50,000 such instructions took minutes to compile.
+pub const BAKED_MAX_NNZ: usize = 1 << 13;
+
+/// The straight-line multiply-adds of a pattern-baked kernel for `nnz` nonzeros at `batch` with
+/// the default tiling (what [`BAKED_MAX_NNZ`] bounds).
+pub fn baked_size(nnz: usize, batch: usize) -> usize {
+    let tiles = if batch <= 1 {
+        1
+    } else {
+        xt_stride(batch).div_ceil(4 * MatmulSpec::new(batch).tile_vectors)
+    };
+    nnz.saturating_mul(tiles)
+}
 
 /// What to compute besides the product, and how to tile the batch.
 #[derive(Clone, Debug, PartialEq)]

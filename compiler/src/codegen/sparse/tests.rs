@@ -313,7 +313,7 @@ fn large_matrix_splits_into_many_units() {
 
 #[test]
 fn pattern_baked_kernel_at_the_code_size_budget() {
-    let (rows, cols) = (200, 1024);
+    let (rows, cols) = (25, 1024);
     let w = weight(&mut Rng(13), rows, cols, 0.7);
     let csr = Csr::from_dense("w", rows, cols, &w).unwrap();
     assert!(csr.nnz() > BAKED_MAX_NNZ / 2 && csr.nnz() <= BAKED_MAX_NNZ);
@@ -326,7 +326,7 @@ fn pattern_baked_kernel_at_the_code_size_budget() {
         &spec,
         &[("baked", Packing::Csr(csr.clone()), Strategy::Baked)],
     );
-    // Over the budget at batch 64 (4 tiles).
+    // Over the budget at batch 64 (several tiles).
     let mut jit = Jit::new().unwrap();
     let e = compile(
         &mut jit,

@@ -7,7 +7,7 @@
 //!   (`args = [x or x^T, blob, y]`, `begin..end` = work units) and a [`SparseMatmul`] that owns the
 //!   packed blob (unit table, packed weights, bias).
 //! - `spmv.rs`: batch 1 (memory bound): data-driven CSR loops (u16 indices, 8 nonzeros per
-//!   iteration into 4 accumulators), pattern-baked CSR (straight-line code: column offsets and
+//!   iteration into 8 accumulators), pattern-baked CSR (straight-line code: column offsets and
 //!   value offsets become immediates), BSR (vectorized along the block's rows, or along its
 //!   columns for 1 x c blocks) and 2:4.
 //! - `spmm.rs`: batch > 1: vectorized along the batch with `f32x4` register tiles
@@ -266,10 +266,11 @@ pub fn compile(
             let cost = |r: usize| (m.row_nnz(r) as u64 + 4) * tiles;
             let total: u64 = (0..rows).map(cost).sum();
             units = if strategy == Strategy::Baked {
-                if m.nnz() as u64 * tiles > BAKED_MAX_NNZ as u64 {
+                if baked_size(m.nnz(), spec.batch) > BAKED_MAX_NNZ {
                     return Err(SparseError::Shape(format!(
-                        "`{name}`: {} nonzeros x {tiles} batch tiles exceed the pattern-baked budget of {BAKED_MAX_NNZ}",
-                        m.nnz()
+                        "`{name}`: {} nonzeros at batch {} exceed the pattern-baked budget of {BAKED_MAX_NNZ}",
+                        m.nnz(),
+                        spec.batch
                     )));
                 }
                 balance(rows, (total / 16).max(256), cost)

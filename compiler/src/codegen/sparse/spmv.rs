@@ -26,7 +26,7 @@ use cranelift_frontend::FunctionBuilder;
 /// Nonzeros per iteration of the CSR loop.
 const UNROLL: i64 = 8;
 /// Scalar accumulators of the CSR loop.
-const ACCS: usize = 4;
+const ACCS: usize = 8;
 
 /// The bias of row `r` (a runtime row index), if any.
 fn bias_at(b: &mut FunctionBuilder, blob: Value, s: &Sections, r: Value) -> Option<Value> {

@@ -197,8 +197,8 @@ const SHAPES: [(usize, usize); 7] = [
 ];
 
 /// Runs every shape, density and batch (with 2:4 versions of each weight) through the packings
-/// whose names `pick` accepts; half of the cases fuse a bias and ReLU.
-/// Checks every picked packing on every shape, density and batch; returns how many it checked.
+/// whose names `pick` accepts; half of the cases fuse a bias and ReLU. Returns how many
+/// packings it checked.
 fn sweep(pick: fn(&str) -> bool) -> usize {
     let mut rng = Rng(42);
     let mut checked = 0;

@@ -132,10 +132,18 @@ fn examples_round_trip_text_and_weight_bits() {
         let onnx = example(name);
         let out = dir.join(format!("{name}.spx"));
         ok(&["compile", s(&onnx), "-o", s(&out)]);
-        let read = spx::read(&out).expect("read");
+        let contents = spx::read_contents(&out).expect("read");
+        let read = contents.graph;
         assert_same_graph(&load_onnx(&onnx), &read, name);
-        // Encoding what was read gives the same bytes.
-        let (again, _) = spx::encode(&read, &[]).expect("encode");
+        // Every weight-bearing layer has its layout note.
+        let layers = sparsec::inspect::inspect(&read).layers.len();
+        assert_eq!(contents.notes.len(), layers, "{name}: {:?}", contents.notes);
+        assert!(contents
+            .notes
+            .iter()
+            .all(|n| !n.layout.is_empty() && !n.reason.is_empty()));
+        // Encoding what was read (with its notes) gives the same bytes.
+        let (again, _) = spx::encode(&read, &contents.notes).expect("encode");
         assert!(
             again == std::fs::read(&out).unwrap(),
             "{name}: re-encoding differs"

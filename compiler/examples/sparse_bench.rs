@@ -14,62 +14,13 @@
 //! Run with `cargo run --release -p sparsec --example sparse_bench [reps] [label filter | mlp]`.
 
 use sparsec::codegen::jit::Jit;
+use sparsec::codegen::sparse::sample::{blocks, keep_2_of_4, Rng};
 use sparsec::codegen::sparse::{
     baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, Strategy,
     BAKED_MAX_NNZ,
 };
 use sparsec_runtime::dense::sgemm;
 use std::time::Instant;
-
-/// xorshift64* generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn value(&mut self) -> f32 {
-        self.unit() * 2.0 - 1.0
-    }
-}
-
-/// Random values with `zeros` of them zeroed in `r x c` blocks (1 x 1 = unstructured).
-fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32, r: usize, c: usize) -> Vec<f32> {
-    let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.value()).collect();
-    for bi in 0..rows.div_ceil(r) {
-        for bj in 0..cols.div_ceil(c) {
-            if rng.unit() < zeros {
-                for i in bi * r..((bi + 1) * r).min(rows) {
-                    for j in bj * c..((bj + 1) * c).min(cols) {
-                        w[i * cols + j] = 0.0;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
-
-/// Keeps the 2 largest magnitudes of each group of 4 columns.
-fn to_24(w: &mut [f32], cols: usize) {
-    for row in w.chunks_mut(cols) {
-        for g in row.chunks_mut(4) {
-            let mut order: Vec<usize> = (0..g.len()).collect();
-            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-            for &i in order.iter().skip(2) {
-                g[i] = 0.0;
-            }
-        }
-    }
-}
 
 /// A weight to time: its label, its values and the packings to try on it.
 type Case<'a> = (String, &'a [f32], Vec<(String, Packing, Strategy)>);
@@ -231,7 +182,7 @@ fn mlp(reps: usize) {
     let dims = [1024usize, 4096, 4096, 1024];
     let layers: Vec<(usize, usize, Vec<f32>)> = dims
         .windows(2)
-        .map(|d| (d[1], d[0], weight(&mut rng, d[1], d[0], 0.9, 1, 1)))
+        .map(|d| (d[1], d[0], blocks(&mut rng, d[1], d[0], 0.9, 1, 1)))
         .collect();
     println!(
         "{:<22} {:>5} {:>9} {:>10} {:>10} {:>9} {:>8}",
@@ -293,11 +244,11 @@ fn main() {
         (4096, 1024),
         (256, 1024),
     ] {
-        let random = weight(&mut rng, rows, cols, 0.9, 1, 1);
-        let blocks4 = weight(&mut rng, rows, cols, 0.9, 4, 1);
-        let blocks8 = weight(&mut rng, rows, cols, 0.9, 8, 1);
-        let mut nm = weight(&mut rng, rows, cols, 0.0, 1, 1);
-        to_24(&mut nm, cols);
+        let random = blocks(&mut rng, rows, cols, 0.9, 1, 1);
+        let blocks4 = blocks(&mut rng, rows, cols, 0.9, 4, 1);
+        let blocks8 = blocks(&mut rng, rows, cols, 0.9, 8, 1);
+        let mut nm = blocks(&mut rng, rows, cols, 0.0, 1, 1);
+        keep_2_of_4(&mut nm, cols);
         let csr = |w: &[f32]| Packing::Csr(Csr::from_dense("w", rows, cols, w).expect("csr"));
         let bsr =
             |w: &[f32], r, c| Packing::Bsr(Bsr::from_dense("w", rows, cols, w, r, c).expect("bsr"));

@@ -10,6 +10,7 @@
 
 use super::table::{CostTable, SparseCost};
 use crate::codegen::jit::Jit;
+use crate::codegen::sparse::sample::{blocks, keep_2_of_4, Rng};
 use crate::codegen::sparse::{
     baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, SparseError,
     Strategy, BAKED_MAX_NNZ,
@@ -23,31 +24,6 @@ use std::time::Instant;
 pub struct TuneOptions {
     /// Small matrices and few repetitions (a few seconds instead of tens).
     pub quick: bool,
-}
-
-/// A deterministic generator (xorshift64*).
-pub(super) struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub(super) fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    pub(super) fn value(&mut self) -> f32 {
-        let v = self.unit() * 2.0 - 1.0;
-        if v == 0.0 {
-            0.5
-        } else {
-            v
-        }
-    }
 }
 
 /// Median seconds of `reps` runs of `f` after one warm-up run.
@@ -177,32 +153,6 @@ pub(super) fn fit2(points: &[(f64, f64, f64)], floor: f64) -> (f64, f64) {
     (a.max(floor), floor)
 }
 
-/// A weight with `zeros` of its `r x c` blocks zeroed (1 x 1: unstructured).
-fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32, r: usize, c: usize) -> Vec<f32> {
-    let mut w: Vec<f32> = (0..rows * cols).map(|_| rng.value()).collect();
-    for bi in 0..rows.div_ceil(r) {
-        for bj in 0..cols.div_ceil(c) {
-            if rng.unit() < zeros {
-                for i in bi * r..((bi + 1) * r).min(rows) {
-                    for j in bj * c..((bj + 1) * c).min(cols) {
-                        w[i * cols + j] = 0.0;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
-
-/// Keeps the first 2 nonzeros of every group of 4 columns.
-fn to_24(w: &mut [f32], cols: usize) {
-    for row in w.chunks_mut(cols) {
-        for g in row.chunks_mut(4) {
-            g.iter_mut().skip(2).for_each(|v| *v = 0.0);
-        }
-    }
-}
-
 /// Runs the benchmarks and fits the table; `progress` receives one line per measurement group.
 pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTable, CodegenError> {
     let mut table = CostTable::builtin();
@@ -216,7 +166,7 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
 
     // Dense products.
     let (drows, dcols) = (heights[1], cols);
-    let wd = weight(&mut rng, drows, dcols, 0.0, 1, 1);
+    let wd = blocks(&mut rng, drows, dcols, 0.0, 1, 1);
     let ns: &[usize] = if opts.quick {
         &[1, 16, 64]
     } else {
@@ -234,7 +184,7 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
     // A weight larger than the cache, streamed by a matrix-vector product.
     table.cache_bytes = last_level_cache().unwrap_or(table.cache_bytes);
     let big_rows = if opts.quick { 2048 } else { 4096 };
-    let wb = weight(&mut rng, big_rows, 4096, 0.0, 1, 1);
+    let wb = blocks(&mut rng, big_rows, 4096, 0.0, 1, 1);
     let s = dense_secs(reps.min(5), 1, big_rows, 4096, &wb, &x);
     drop(wb);
     table.dense_ns_per_byte = (s * 1e9 / (big_rows * 4096 * 4) as f64).max(1e-4);
@@ -247,7 +197,7 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
 
     // Dense convolutions: a 3x3, 64 -> 64 channel layer as im2col (a copy of n x 576) + GEMM.
     let (crows, ccols) = (64, 576);
-    let wc = weight(&mut rng, crows, ccols, 0.0, 1, 1);
+    let wc = blocks(&mut rng, crows, ccols, 0.0, 1, 1);
     let pixels: &[usize] = if opts.quick {
         &[64, 1024]
     } else {
@@ -283,7 +233,7 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
     ));
 
     // The fixed cost of a sparse call: a tiny product.
-    let w8 = weight(&mut rng, 8, 8, 0.5, 1, 1);
+    let w8 = blocks(&mut rng, 8, 8, 0.5, 1, 1);
     let tiny = Packing::Csr(
         Csr::from_dense("tune", 8, 8, &w8).map_err(|e| CodegenError::Unsupported(e.to_string()))?,
     );
@@ -294,16 +244,16 @@ pub fn tune(opts: TuneOptions, progress: &mut dyn FnMut(&str)) -> Result<CostTab
     let mut evict = vec![0u8; table.cache_bytes.min(256.0 * 1048576.0) as usize];
     type Maker = fn(&mut Rng, usize, usize, f32) -> Result<Packing, SparseError>;
     let csr: Maker = |rng, rows, cols, z| {
-        let w = weight(rng, rows, cols, z, 1, 1);
+        let w = blocks(rng, rows, cols, z, 1, 1);
         Ok(Packing::Csr(Csr::from_dense("tune", rows, cols, &w)?))
     };
     let bsr: Maker = |rng, rows, cols, z| {
-        let w = weight(rng, rows, cols, z, 4, 1);
+        let w = blocks(rng, rows, cols, z, 4, 1);
         Ok(Packing::Bsr(Bsr::from_dense("tune", rows, cols, &w, 4, 1)?))
     };
     let nm: Maker = |rng, rows, cols, _| {
-        let mut w = weight(rng, rows, cols, 0.0, 1, 1);
-        to_24(&mut w, cols);
+        let mut w = blocks(rng, rows, cols, 0.0, 1, 1);
+        keep_2_of_4(&mut w, cols);
         Ok(Packing::Nm24(Nm24::from_dense("tune", rows, cols, &w)?))
     };
     let families: [(&str, Maker, Strategy, &[f32]); 4] = [

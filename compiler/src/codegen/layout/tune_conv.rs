@@ -5,8 +5,9 @@
 //! 3x3 and stride-2 layers, which copy their input into padded planes first).
 
 use super::table::CostTable;
-use super::tune::{fit2, median, Rng};
+use super::tune::{fit2, median};
 use crate::codegen::jit::Jit;
+use crate::codegen::sparse::sample::Rng;
 use crate::codegen::sparse::{lower_sparse_conv, Csr, Packing};
 use crate::codegen::{Arg, CodegenError};
 use sparsec_ir::{DType, Graph, Op, Tensor, TensorData, TensorType};

@@ -4,42 +4,12 @@
 //! fused epilogues, and calls over uneven sub-ranges that together cover the work.
 
 use super::conv::{geometry, tiling};
+use super::sample::Rng;
 use super::*;
 use crate::codegen::{Arg, Epilogue, LoweredKernel};
 use crate::interp::eval_op;
 use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorData, TensorType, ValueId};
 use std::collections::HashMap;
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Uniform in `[-1, 1)`, never exactly zero.
-    fn value(&mut self) -> f32 {
-        let v = self.unit() * 2.0 - 1.0;
-        if v == 0.0 {
-            0.5
-        } else {
-            v
-        }
-    }
-
-    fn values(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.value()).collect()
-    }
-}
 
 /// One convolution case.
 #[derive(Clone, Copy, Debug)]

@@ -19,6 +19,7 @@
 mod conv;
 mod emit;
 mod pack;
+pub mod sample;
 mod spconv;
 mod spmm;
 mod spmv;

@@ -2,56 +2,10 @@
 //! Gemm): every packing and strategy, densities from all-nonzero to all-zero, ragged shapes,
 //! batches 1 to 64, and calls over uneven sub-ranges that together cover the work.
 
+use super::sample::{keep_2_of_4, unstructured, Rng};
 use super::*;
 use crate::interp::eval_op;
 use sparsec_ir::{Op, Tensor};
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Uniform in `[-1, 1)`, never exactly zero.
-    fn value(&mut self) -> f32 {
-        let v = self.unit() * 2.0 - 1.0;
-        if v == 0.0 {
-            0.5
-        } else {
-            v
-        }
-    }
-}
-
-/// A `rows x cols` matrix with about `zeros` of its entries zero.
-fn weight(rng: &mut Rng, rows: usize, cols: usize, zeros: f32) -> Vec<f32> {
-    (0..rows * cols)
-        .map(|_| if rng.unit() < zeros { 0.0 } else { rng.value() })
-        .collect()
-}
-
-/// Keeps at most the 2 largest magnitudes of each group of 4 columns.
-fn to_24(w: &mut [f32], cols: usize) {
-    for row in w.chunks_mut(cols) {
-        for g in row.chunks_mut(4) {
-            let mut order: Vec<usize> = (0..g.len()).collect();
-            order.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
-            for &i in order.iter().skip(2) {
-                g[i] = 0.0;
-            }
-        }
-    }
-}
 
 /// `Y = X W^T + bias`, ReLU; also the magnitudes `sum |x w| + |bias|` for the tolerance.
 fn reference(
@@ -204,9 +158,9 @@ fn sweep(pick: fn(&str) -> bool) -> usize {
     let mut checked = 0;
     for &(rows, cols) in &SHAPES {
         for (d, &zeros) in DENSITIES.iter().enumerate() {
-            let w = weight(&mut rng, rows, cols, zeros);
+            let w = unstructured(&mut rng, rows, cols, zeros);
             let mut w24 = w.clone();
-            to_24(&mut w24, cols);
+            keep_2_of_4(&mut w24, cols);
             for (i, &batch) in BATCHES.iter().enumerate() {
                 let mut spec = MatmulSpec::new(batch);
                 if (d + i) % 2 == 1 {
@@ -248,7 +202,7 @@ fn nm24_kernels_match_the_reference() {
 #[test]
 fn empty_rows_and_all_zero_matrices_give_the_bias() {
     let (rows, cols) = (19, 23);
-    let mut w = weight(&mut Rng(7), rows, cols, 0.7);
+    let mut w = unstructured(&mut Rng(7), rows, cols, 0.7);
     for r in [0, 5, 6, 18] {
         w[r * cols..(r + 1) * cols]
             .iter_mut()
@@ -267,7 +221,7 @@ fn empty_rows_and_all_zero_matrices_give_the_bias() {
 #[test]
 fn u32_indices_for_wide_matrices() {
     let (rows, cols) = (3, 70_000);
-    let w = weight(&mut Rng(9), rows, cols, 0.999);
+    let w = unstructured(&mut Rng(9), rows, cols, 0.999);
     let csr = Csr::from_dense("w", rows, cols, &w).unwrap();
     assert_eq!(csr.index_width(), IndexWidth::U32);
     for batch in [1, 5] {
@@ -284,7 +238,7 @@ fn u32_indices_for_wide_matrices() {
 #[test]
 fn tilings_all_agree() {
     let (rows, cols) = (37, 130);
-    let w = weight(&mut Rng(11), rows, cols, 0.8);
+    let w = unstructured(&mut Rng(11), rows, cols, 0.8);
     for (v, s) in [(1, 1), (2, 4), (4, 2), (8, 1), (3, 3), (6, 2)] {
         for batch in [17, 64] {
             let mut spec = MatmulSpec::new(batch);
@@ -298,7 +252,7 @@ fn tilings_all_agree() {
 #[test]
 fn large_matrix_splits_into_many_units() {
     let (rows, cols) = (512, 1024);
-    let w = weight(&mut Rng(3), rows, cols, 0.9);
+    let w = unstructured(&mut Rng(3), rows, cols, 0.9);
     let mut jit = Jit::new().unwrap();
     let csr = Packing::Csr(Csr::from_dense("w", rows, cols, &w).unwrap());
     let sm = compile(&mut jit, "w", &csr, Strategy::Loop, &MatmulSpec::new(1)).unwrap();
@@ -317,7 +271,7 @@ fn large_matrix_splits_into_many_units() {
 #[test]
 fn pattern_baked_kernel_at_the_code_size_budget() {
     let (rows, cols) = (25, 1024);
-    let w = weight(&mut Rng(13), rows, cols, 0.7);
+    let w = unstructured(&mut Rng(13), rows, cols, 0.7);
     let csr = Csr::from_dense("w", rows, cols, &w).unwrap();
     assert!(csr.nnz() > BAKED_MAX_NNZ / 2 && csr.nnz() <= BAKED_MAX_NNZ);
     let mut spec = MatmulSpec::new(1);
@@ -344,7 +298,7 @@ fn pattern_baked_kernel_at_the_code_size_budget() {
 #[test]
 fn matches_the_interpreters_gemm() {
     let (rows, cols, batch) = (11, 18, 6);
-    let w = weight(&mut Rng(5), rows, cols, 0.9);
+    let w = unstructured(&mut Rng(5), rows, cols, 0.9);
     let bias: Vec<f32> = (0..rows).map(|r| 0.25 * r as f32).collect();
     let x: Vec<f32> = {
         let mut rng = Rng(0x5eed ^ (rows * 31 + cols * 7 + batch) as u64);

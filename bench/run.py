@@ -381,6 +381,26 @@ def bench_case(
     return results
 
 
+def write_json(args, info: dict, baseline: int | None, results: list, **extra) -> None:
+    """Writes the run's settings and results to `args.json` (`extra` keys go first)."""
+    doc = {
+        **extra,
+        "machine": info,
+        "settings": {
+            "threads": args.threads,
+            "warmup": args.warmup,
+            "iterations": args.iterations,
+            "rounds": args.rounds,
+            "seed": args.seed,
+            "sparsec": args.sparsec,
+        },
+        "ort_baseline_rss_bytes": baseline,
+        "results": results,
+    }
+    Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
 def ort_baseline(timeout: float, wrapper: list[str]) -> int | None:
     """Peak RSS of a child that only imports numpy and onnxruntime (subtracted from ORT's)."""
     child = run_child([sys.executable, str(ORT_RUNNER), "--baseline"], timeout, wrapper)
@@ -496,21 +516,7 @@ def main(argv=None) -> int:
         f"* ORT peak RSS minus the Python+onnxruntime import baseline ({mb(baseline)} MB)."
     )
     if args.json:
-        doc = {
-            "machine": info,
-            "settings": {
-                "threads": args.threads,
-                "warmup": args.warmup,
-                "iterations": args.iterations,
-                "rounds": args.rounds,
-                "seed": args.seed,
-                "sparsec": args.sparsec,
-            },
-            "ort_baseline_rss_bytes": baseline,
-            "results": results,
-        }
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args, info, baseline, results)
     return 0
 
 

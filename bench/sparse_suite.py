@@ -24,7 +24,6 @@ Usage: python3 bench/sparse_suite.py [--threads 1,2] [--models NAME[:BATCH],...]
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -266,22 +265,7 @@ def main(argv=None) -> int:
         print("sparse vs dense (same side, same threads):")
         print("\n".join(lines))
     if args.json:
-        doc = {
-            "suite": "sparse",
-            "machine": info,
-            "settings": {
-                "threads": args.threads,
-                "warmup": args.warmup,
-                "iterations": args.iterations,
-                "rounds": args.rounds,
-                "seed": args.seed,
-                "sparsec": args.sparsec,
-            },
-            "ort_baseline_rss_bytes": baseline,
-            "results": results,
-        }
-        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        run.write_json(args, info, baseline, results, suite="sparse")
     return 0
 
 

@@ -2,8 +2,11 @@
 //! bytes per nonzero as the layout allows and keep several independent accumulators so the FMA
 //! latency is hidden.
 //!
-//! - [`csr_loop`]: per row, 8 nonzeros per iteration (u16/u32 index load, `x[col]` load, value
-//!   load folded into the FMA) into 4 scalar accumulators, then a one-at-a-time tail.
+//! - [`csr_loop`]: per row, 8 nonzeros per iteration as two `f32x4` FMAs: four values are one
+//!   vector load and their four `x[col]` are gathered lane by lane (`insertlane` with the load
+//!   folded in), into 2 vector accumulators; then a one-at-a-time scalar tail. Against one
+//!   scalar FMA per nonzero this issues about half the instructions (4096 x 4096 at 90% zeros:
+//!   0.66 -> 0.52 ms).
 //! - [`csr_baked`]: straight-line code per work unit; each nonzero is one FMA whose `x` offset
 //!   (`4 * col`) and value offset are immediates, so no index is read at all.
 //! - [`bsr`]: per block row; blocks of `r % 4 == 0` rows are vectorized along the rows (one
@@ -25,8 +28,10 @@ use cranelift_frontend::FunctionBuilder;
 
 /// Nonzeros per iteration of the CSR loop.
 const UNROLL: i64 = 8;
-/// Scalar accumulators of the CSR loop.
+/// Scalar accumulators of the baked CSR kernel.
 const ACCS: usize = 8;
+/// `f32x4` accumulators of the CSR loop.
+const VACCS: usize = 2;
 
 /// The bias of row `r` (a runtime row index), if any.
 fn bias_at(b: &mut FunctionBuilder, blob: Value, s: &Sections, r: Value) -> Option<Value> {
@@ -63,20 +68,34 @@ pub(super) fn csr_loop(
             let wv = load_f32(b, va, 4 * j);
             b.ins().fma(wv, xv, acc)
         };
-        let (qe, accs) = emit_for(b, p0, p1, UNROLL, &[z; ACCS], &mut |b, q, accs| {
+        // Four nonzeros per vector FMA: the values are one `f32x4` load, `x[col]` is gathered
+        // lane by lane (a scalar load and three `insertlane`s with folded loads).
+        let zv = zero(b, types::F32X4);
+        let (qe, accs) = emit_for(b, p0, p1, UNROLL, &[zv; VACCS], &mut |b, q, accs| {
             let mut accs = accs.to_vec();
-            for j in 0..UNROLL {
-                let k = j as usize % ACCS;
-                accs[k] = nnz(b, q, j, accs[k]);
+            let va = scaled(b, vals, q, 4);
+            for g in 0..(UNROLL / 4) {
+                let mut xv = None;
+                for l in 0..4i64 {
+                    let j = 4 * g + l;
+                    let col = load_index(b, w, idx, q, j * w.bytes() as i64);
+                    let xa = scaled(b, e.x, col, 4);
+                    let xs = load_f32(b, xa, 0);
+                    xv = Some(match xv {
+                        None => b.ins().scalar_to_vector(types::F32X4, xs),
+                        Some(v) => b.ins().insertlane(v, xs, l as u8),
+                    });
+                }
+                let wv = load_v(b, va, 16 * g);
+                let k = g as usize % VACCS;
+                accs[k] = b.ins().fma(wv, xv.unwrap(), accs[k]);
             }
             accs
         });
-        let (_, t) = emit_for(b, qe, p1, 1, &accs[..1], &mut |b, q, a| {
-            vec![nnz(b, q, 0, a[0])]
-        });
-        let mut all = t;
-        all.extend_from_slice(&accs[1..]);
-        let total = sum(b, &all);
+        let (_, t) = emit_for(b, qe, p1, 1, &[z], &mut |b, q, a| vec![nnz(b, q, 0, a[0])]);
+        let v = sum(b, &accs);
+        let h = hsum(b, v);
+        let total = b.ins().fadd(h, t[0]);
         let bias = bias_at(b, e.blob, s, r);
         let out = epilogue(b, total, bias, spec.relu);
         let ya = scaled(b, e.y, r, 4);

@@ -16,8 +16,7 @@
 use sparsec::codegen::jit::Jit;
 use sparsec::codegen::sparse::sample::{blocks, keep_2_of_4, Rng};
 use sparsec::codegen::sparse::{
-    baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, Strategy,
-    BAKED_MAX_NNZ,
+    baked_size, compile, Bsr, Csr, LocalRun, MatmulSpec, Nm24, Packing, Strategy, BAKED_MAX_NNZ,
 };
 use sparsec_runtime::dense::sgemm;
 use std::time::Instant;
@@ -152,27 +151,9 @@ fn sparse_time(
     }
     let sm = compile(&mut jit, "w", packing, strategy, &spec).expect("compile");
     jit.finalize().expect("finalize");
-    let f = jit.kernel(sm.kernel).expect("kernel");
     let mut y = vec![0.0f32; batch * sm.rows];
-    let mut xt = vec![0.0f32; sm.cols * sm.xt_stride.max(1)];
-    let t = transpose_kernel(batch, sm.cols);
-    median(reps, || {
-        let input = if batch > 1 {
-            let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
-            // SAFETY: `x` is batch x cols and `xt` cols x stride.
-            unsafe { t.call(&args, 0, sm.cols) };
-            xt.as_mut_ptr() as *mut u8
-        } else {
-            x.as_ptr() as *mut u8
-        };
-        let args = [
-            input,
-            sm.blob.as_ptr() as *mut u8,
-            y.as_mut_ptr() as *mut u8,
-        ];
-        // SAFETY: the buffers have the sizes the kernel was compiled for.
-        unsafe { f(args.as_ptr(), 0, sm.work) };
-    })
+    let mut run = LocalRun::new(&jit, &sm).expect("kernel");
+    median(reps, || run.run(x, &mut y))
 }
 
 /// The MLP of issue 4 (1024-4096-4096-1024, 90% random zeros, bias and ReLU fused): per layer

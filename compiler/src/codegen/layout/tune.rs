@@ -12,8 +12,8 @@ use super::table::{CostTable, SparseCost};
 use crate::codegen::jit::Jit;
 use crate::codegen::sparse::sample::{blocks, keep_2_of_4, Rng};
 use crate::codegen::sparse::{
-    baked_size, compile, transpose_kernel, Bsr, Csr, MatmulSpec, Nm24, Packing, SparseError,
-    Strategy, BAKED_MAX_NNZ,
+    baked_size, compile, transpose_kernel, Bsr, Csr, LocalRun, MatmulSpec, Nm24, Packing,
+    SparseError, Strategy, BAKED_MAX_NNZ,
 };
 use crate::codegen::CodegenError;
 use sparsec_runtime::dense::sgemm;
@@ -84,10 +84,9 @@ fn sparse_secs(
         },
     )?;
     jit.finalize()?;
-    let f = jit.kernel(sm.kernel)?;
     let mut y = vec![0.0f32; batch * sm.rows];
-    let mut xt = vec![0.0f32; sm.cols * sm.xt_stride.max(1)];
-    let t = transpose_kernel(batch, sm.cols);
+    let x = &x[..batch * sm.cols];
+    let mut run = LocalRun::new(&jit, &sm)?;
     if let Some(evict) = evict {
         // Batch 1 streams the packing: time it with the caches emptied of it first, as in a
         // model whose weights together exceed the cache.
@@ -96,38 +95,15 @@ fn sparse_secs(
                 evict
                     .iter_mut()
                     .for_each(|b| *b = b.wrapping_add(i as u8 | 1));
-                let args = [
-                    x.as_ptr() as *mut u8,
-                    sm.blob.as_ptr() as *mut u8,
-                    y.as_mut_ptr() as *mut u8,
-                ];
                 let s = Instant::now();
-                // SAFETY: as below.
-                unsafe { f(args.as_ptr(), 0, sm.work) };
+                run.run(x, &mut y);
                 s.elapsed().as_secs_f64()
             })
             .collect();
         times.sort_by(f64::total_cmp);
         return Ok(times[times.len() / 2]);
     }
-    Ok(median(reps, || {
-        let input = if batch > 1 {
-            let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
-            // SAFETY: `x` holds `batch x cols` floats and `xt` `cols x stride`.
-            unsafe { t.call(&args, 0, sm.cols) };
-            xt.as_mut_ptr() as *mut u8
-        } else {
-            x.as_ptr() as *mut u8
-        };
-        let args = [
-            input,
-            sm.blob.as_ptr() as *mut u8,
-            y.as_mut_ptr() as *mut u8,
-        ];
-        // SAFETY: the buffers have the sizes the kernel was compiled for, and the kernel only
-        // writes `y`.
-        unsafe { f(args.as_ptr(), 0, sm.work) };
-    }))
+    Ok(median(reps, || run.run(x, &mut y)))
 }
 
 /// Least squares `y = a x1 + b x2` with `a, b >= floor`.

@@ -37,7 +37,7 @@ pub use transpose::{transpose_kernel, xt_stride};
 use super::jit::{Jit, KernelId};
 use super::CodegenError;
 use emit::{f32s, u32s, Blob};
-use sparsec_runtime::AlignedBuf;
+use sparsec_runtime::{AlignedBuf, Kernel, KernelFn};
 use thiserror::Error;
 
 /// Why a sparse packing or kernel could not be built.
@@ -194,6 +194,80 @@ pub struct SparseMatmul {
     pub xt_stride: usize,
     /// Layout name, e.g. `csr-u16-baked`.
     pub layout: String,
+}
+
+/// A compiled product run on the calling thread, for the tuner, the benchmarks and the tests
+/// (the engine runs products through its plan): the kernel's entry point, its `X^T` step and
+/// the `X^T` buffer, which starts as NaN so a kernel that read an element the step did not write
+/// would show it.
+pub struct LocalRun<'a> {
+    sm: &'a SparseMatmul,
+    f: KernelFn,
+    t: Kernel,
+    xt: Vec<f32>,
+}
+
+impl<'a> LocalRun<'a> {
+    /// Prepares `sm`, compiled in `jit` (which must be finalized).
+    pub fn new(jit: &Jit, sm: &'a SparseMatmul) -> Result<Self, CodegenError> {
+        Ok(LocalRun {
+            sm,
+            f: jit.kernel(sm.kernel)?,
+            t: transpose_kernel(sm.batch, sm.cols),
+            xt: vec![f32::NAN; sm.cols * sm.xt_stride],
+        })
+    }
+
+    /// `y = X W^T` (+ the fused bias and activation) for `x` (`batch x cols`) into `y`
+    /// (`batch x rows`), in one call of each step.
+    pub fn run(&mut self, x: &[f32], y: &mut [f32]) {
+        let (cols, work) = (self.sm.cols, self.sm.work);
+        self.run_chunks(x, y, &[(0, cols)], &[(0, work)]);
+    }
+
+    /// As [`LocalRun::run`], with the `X^T` step called on each of `xt_chunks` (ranges of
+    /// `0..cols`) and the kernel on each of `chunks` (ranges of `0..work`), in order.
+    ///
+    /// # Panics
+    /// If `x` or `y` has the wrong length or a chunk lies outside its range.
+    pub fn run_chunks(
+        &mut self,
+        x: &[f32],
+        y: &mut [f32],
+        xt_chunks: &[(usize, usize)],
+        chunks: &[(usize, usize)],
+    ) {
+        let sm = self.sm;
+        assert_eq!(x.len(), sm.batch * sm.cols, "x is batch x cols");
+        assert_eq!(y.len(), sm.batch * sm.rows, "y is batch x rows");
+        let input = if sm.batch > 1 {
+            let args = [x.as_ptr() as *mut u8, self.xt.as_mut_ptr() as *mut u8];
+            for &(lo, hi) in xt_chunks {
+                assert!(
+                    lo <= hi && hi <= sm.cols,
+                    "X^T chunk {lo}..{hi} of {}",
+                    sm.cols
+                );
+                // SAFETY: `x` holds `batch x cols` floats and `xt` `cols x xt_stride` (checked
+                // above and at construction), the chunk is inside `0..cols`.
+                unsafe { self.t.call(&args, lo, hi) };
+            }
+            self.xt.as_mut_ptr() as *mut u8
+        } else {
+            x.as_ptr() as *mut u8
+        };
+        let args = [
+            input,
+            sm.blob.as_ptr() as *mut u8,
+            y.as_mut_ptr() as *mut u8,
+        ];
+        for &(lo, hi) in chunks {
+            assert!(lo <= hi && hi <= sm.work, "chunk {lo}..{hi} of {}", sm.work);
+            // SAFETY: the buffers have the sizes the kernel was compiled for (checked above), the
+            // kernel only writes `y`, and the chunk is inside `0..work`.
+            unsafe { (self.f)(args.as_ptr(), lo, hi) };
+        }
+    }
 }
 
 /// Where the sections of a kernel's blob start (byte offsets).

@@ -46,30 +46,9 @@ fn ranges(n: usize) -> Vec<(usize, usize)> {
 
 /// Runs `sm` (from `jit`) on `x` over uneven sub-ranges and returns `Y`.
 fn run(jit: &Jit, sm: &SparseMatmul, x: &[f32]) -> Vec<f32> {
-    let f = jit.kernel(sm.kernel).unwrap();
     let mut y = vec![f32::NAN; sm.batch * sm.rows];
-    let mut xt;
-    let input: *mut u8 = if sm.batch > 1 {
-        xt = vec![f32::NAN; sm.cols * sm.xt_stride];
-        let t = transpose_kernel(sm.batch, sm.cols);
-        let args = [x.as_ptr() as *mut u8, xt.as_mut_ptr() as *mut u8];
-        for (lo, hi) in ranges(sm.cols) {
-            // SAFETY: `x` is `batch x cols` and `xt` is `cols x stride`.
-            unsafe { t.call(&args, lo, hi) };
-        }
-        xt.as_mut_ptr() as *mut u8
-    } else {
-        x.as_ptr() as *mut u8
-    };
-    let args = [
-        input,
-        sm.blob.as_ptr() as *mut u8,
-        y.as_mut_ptr() as *mut u8,
-    ];
-    for (lo, hi) in ranges(sm.work) {
-        // SAFETY: the buffers have the sizes the kernel was compiled for.
-        unsafe { f(args.as_ptr(), lo, hi) };
-    }
+    let mut r = LocalRun::new(jit, sm).unwrap();
+    r.run_chunks(x, &mut y, &ranges(sm.cols), &ranges(sm.work));
     y
 }
 

@@ -8,9 +8,10 @@
 
 use sparsec::codegen::dense::lower_conv;
 use sparsec::codegen::jit::Jit;
+use sparsec::codegen::local::LocalSteps;
 use sparsec::codegen::sparse::{lower_sparse_conv, Csr, Packing};
-use sparsec::codegen::{Arg, LoweredKernel};
-use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorData, TensorType, ValueDef};
+use sparsec::codegen::LoweredKernel;
+use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType, ValueDef, ValueId};
 use sparsec_runtime::ThreadPool;
 use std::time::Instant;
 
@@ -83,29 +84,22 @@ fn conv_graph(&(_, ci, co, hw, k, s, p): &Case, zeros: f64) -> (Graph, NodeId, P
     (graph, n, packing)
 }
 
-/// The kernel's buffers, resolved from the graph (packed byte blobs kept as their bytes).
-fn buffers(graph: &Graph, lk: &LoweredKernel) -> Vec<Vec<f32>> {
-    lk.args
-        .iter()
-        .map(|a| match a {
-            Arg::Packed(t) => match t.data() {
-                TensorData::U8(b) => b
-                    .chunks(4)
-                    .map(|c| {
-                        let mut w = [0u8; 4];
-                        w[..c.len()].copy_from_slice(c);
-                        f32::from_ne_bytes(w)
-                    })
-                    .collect(),
-                _ => t.to_f32_vec(),
-            },
-            Arg::Value(v) => match &graph.value(*v).def {
-                ValueDef::Weight(w) => w.data.as_ref().map(|t| t.to_f32_vec()).unwrap_or_default(),
-                _ => values(graph.value(*v).ty.numel().unwrap_or(0), 0.0, 5),
-            },
-            other => panic!("unexpected argument {other:?}"),
-        })
-        .collect()
+/// The steps' buffers: weights from the graph, other inputs pseudo-random, results NaN.
+fn buffers<'a>(graph: &Graph, steps: &'a [LoweredKernel]) -> LocalSteps<'a> {
+    let y = graph.outputs()[0];
+    let mut init = |v: ValueId| match &graph.value(v).def {
+        ValueDef::Weight(w) => w.data.as_deref().cloned(),
+        _ if v == y => None,
+        _ => {
+            let ty = &graph.value(v).ty;
+            let n = ty.numel().unwrap_or(0);
+            Some(Tensor::from_f32(
+                &ty.shape().unwrap_or_default(),
+                values(n, 0.0, 5),
+            ))
+        }
+    };
+    LocalSteps::new(graph, steps, &mut init)
 }
 
 /// `struct timespec` of Linux x86-64.
@@ -128,18 +122,13 @@ fn thread_cpu() -> f64 {
     ts.sec as f64 + ts.nsec as f64 * 1e-9
 }
 
-/// Seconds of one run of `lk` over its whole range on `pool`, repeated `inner` times: thread
-/// CPU time when `cpu` (one thread: the pool runs the kernel on the caller), else wall time.
-fn once(lk: &LoweredKernel, ptrs: &[usize], pool: &ThreadPool, inner: usize, cpu: bool) -> f64 {
+/// Seconds of one run of the steps on `pool`, repeated `inner` times: thread CPU time when
+/// `cpu` (one thread: the pool runs the steps on the caller), else wall time.
+fn once(steps: &mut LocalSteps, pool: &ThreadPool, inner: usize, cpu: bool) -> f64 {
     let c = thread_cpu();
     let s = Instant::now();
     for _ in 0..inner {
-        pool.parallel_for(lk.work, lk.grain, &|b, e| {
-            let p: Vec<*mut u8> = ptrs.iter().map(|&a| a as *mut u8).collect();
-            // SAFETY: the buffers are sized from the graph's types, in the kernel's order, and
-            // the pool hands out disjoint ranges.
-            unsafe { lk.kernel.call(&p, b, e) }
-        });
+        steps.run_on(pool);
     }
     if cpu {
         (thread_cpu() - c) / inner as f64
@@ -151,8 +140,8 @@ fn once(lk: &LoweredKernel, ptrs: &[usize], pool: &ThreadPool, inner: usize, cpu
 /// Median seconds of dense and sparse, alternating, on `pool`.
 fn compare(
     graph: &Graph,
-    dense: &LoweredKernel,
-    sparse: &LoweredKernel,
+    dense: &[LoweredKernel],
+    sparse: &[LoweredKernel],
     pool: &ThreadPool,
     reps: usize,
     flops: f64,
@@ -160,22 +149,21 @@ fn compare(
 ) -> (f64, f64, f32) {
     let mut bd = buffers(graph, dense);
     let mut bs = buffers(graph, sparse);
-    let pd: Vec<usize> = bd.iter_mut().map(|b| b.as_mut_ptr() as usize).collect();
-    let ps: Vec<usize> = bs.iter_mut().map(|b| b.as_mut_ptr() as usize).collect();
     let inner = ((1e9 / flops).ceil() as usize).max(1);
-    once(dense, &pd, pool, 1, cpu);
-    once(sparse, &ps, pool, 1, cpu);
+    once(&mut bd, pool, 1, cpu);
+    once(&mut bs, pool, 1, cpu);
     let (mut td, mut ts) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        td.push(once(dense, &pd, pool, inner, cpu));
-        ts.push(once(sparse, &ps, pool, inner, cpu));
+        td.push(once(&mut bd, pool, inner, cpu));
+        ts.push(once(&mut bs, pool, inner, cpu));
     }
     td.sort_by(f64::total_cmp);
     ts.sort_by(f64::total_cmp);
-    let (yd, ys) = (bd.last().expect("result"), bs.last().expect("result"));
-    let err = yd
+    let y = graph.outputs()[0];
+    let err = bd
+        .f32s(y)
         .iter()
-        .zip(ys)
+        .zip(bs.f32s(y))
         .map(|(a, b)| (a - b).abs() / (1.0 + a.abs()))
         .fold(0.0f32, f32::max);
     (td[reps / 2], ts[reps / 2], err)
@@ -203,9 +191,11 @@ fn main() {
         let epi = [sparsec::codegen::Epilogue::Relu];
         let dense = lower_conv(&graph, n, &epi).expect("dense lowers");
         let mut jit = Jit::new().expect("a JIT");
-        let sparse = lower_sparse_conv(&graph, n, &epi, &packing, &mut jit).expect("sparse lowers");
-        let (a1, b1, e1) = compare(&graph, &dense, &sparse, &one, reps, flops, true);
-        let (a2, b2, e2) = compare(&graph, &dense, &sparse, &two, reps, flops, false);
+        let sparse =
+            lower_sparse_conv(&graph, n, &epi, &packing, &mut jit, 0).expect("sparse lowers");
+        let dense = std::slice::from_ref(&dense);
+        let (a1, b1, e1) = compare(&graph, dense, &sparse, &one, reps, flops, true);
+        let (a2, b2, e2) = compare(&graph, dense, &sparse, &two, reps, flops, false);
         assert!(
             e1.max(e2) < 1e-3,
             "{label}: sparse and dense differ by {}",

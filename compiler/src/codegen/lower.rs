@@ -144,20 +144,16 @@ fn lower_sparse_group(
         .flatten()
         .is_some_and(|w| graph.const_data(w).is_some());
     if let LayerKind::Conv { .. } = choice.desc.kind {
-        return match lower_sparse_conv_group(graph, n, choice, &epilogue, prepacked, jit) {
-            Ok((k, packing)) => {
+        return match lower_sparse_conv_group(graph, n, choice, &epilogue, prepacked, jit, ctx.temp)
+        {
+            Ok((mut ks, packing)) => {
                 let mut group = vec![n];
                 group.extend_from_slice(&epi_nodes);
-                let mut k = k;
-                if let Some(&last) = epi_nodes.last() {
+                if let (Some(&last), Some(k)) = (epi_nodes.last(), ks.last_mut()) {
                     // The kernel writes the last epilogue node's result, not the anchor's.
-                    retarget_result(&mut k, node.outputs[0], graph.node(last).outputs[0]);
+                    retarget_result(k, node.outputs[0], graph.node(last).outputs[0]);
                 }
-                Ok(Some((
-                    group,
-                    vec![k],
-                    (choice.desc.weight.clone(), packing),
-                )))
+                Ok(Some((group, ks, (choice.desc.weight.clone(), packing))))
             }
             // The dense path needs the weight's data; without it the failure is final.
             Err(CodegenError::Unsupported(_)) if weight_has_data => Ok(None),

@@ -18,6 +18,7 @@ pub mod elementwise;
 pub mod fallback;
 pub mod jit;
 pub mod layout;
+pub mod local;
 pub mod lower;
 pub mod movement;
 pub mod norm;

@@ -175,8 +175,8 @@ pub fn lower_sparse_matmul(
 }
 
 /// Lowers Conv node `n` with the sparse layout of `choice` (CSR) and its whole `epilogue` fused:
-/// the weight packed as `Cout x Cin*kh*kw`, or `prepacked` when it matches the layout. Returns
-/// the kernel and the packing it was built from.
+/// the weight packed as `Cout x Cin*kh*kw`, or `prepacked` when it matches the layout; `temp`
+/// names the group's planes temporary. Returns the steps and the packing they were built from.
 pub fn lower_sparse_conv_group(
     graph: &Graph,
     n: NodeId,
@@ -184,7 +184,8 @@ pub fn lower_sparse_conv_group(
     epilogue: &[Epilogue],
     prepacked: Option<&Arc<Packing>>,
     jit: &mut Jit,
-) -> Result<(LoweredKernel, Arc<Packing>), CodegenError> {
+    temp: usize,
+) -> Result<(Vec<LoweredKernel>, Arc<Packing>), CodegenError> {
     let node = graph.node(n);
     let packing = match prepacked.filter(|p| choice.layout.matches(p)) {
         Some(p) => p.clone(),
@@ -203,6 +204,6 @@ pub fn lower_sparse_conv_group(
             Arc::new(pack(choice, &m).map_err(|e| unsupported(graph, n, e))?)
         }
     };
-    let k = lower_sparse_conv(graph, n, epilogue, &packing, jit)?;
+    let k = lower_sparse_conv(graph, n, epilogue, &packing, jit, temp)?;
     Ok((k, packing))
 }

@@ -7,10 +7,11 @@
 use super::table::CostTable;
 use super::tune::{fit2, median};
 use crate::codegen::jit::Jit;
+use crate::codegen::local::LocalSteps;
 use crate::codegen::sparse::sample::Rng;
 use crate::codegen::sparse::{lower_sparse_conv, Csr, Packing};
-use crate::codegen::{Arg, CodegenError};
-use sparsec_ir::{DType, Graph, Op, Tensor, TensorData, TensorType};
+use crate::codegen::CodegenError;
+use sparsec_ir::{DType, Graph, Op, Tensor, TensorType};
 
 /// One measured convolution: stored values, output channels, output pixels, copied input
 /// elements, and nanoseconds.
@@ -65,35 +66,11 @@ fn sample(
         .map_err(|e| CodegenError::Unsupported(e.to_string()))?;
     let stored = csr.nnz() as f64;
     let mut jit = Jit::new()?;
-    let lk = lower_sparse_conv(&g, node, &[], &Packing::Csr(csr), &mut jit)?;
+    let steps = lower_sparse_conv(&g, node, &[], &Packing::Csr(csr), &mut jit, 0)?;
     let xdata: Vec<f32> = (0..xs.iter().product()).map(|_| rng.value()).collect();
-    let mut bufs: Vec<Vec<u8>> = lk
-        .args
-        .iter()
-        .map(|a| match a {
-            Arg::Packed(t) => match t.data() {
-                TensorData::U8(b) => b.to_vec(),
-                _ => t
-                    .to_f32_vec()
-                    .iter()
-                    .flat_map(|v| v.to_ne_bytes())
-                    .collect(),
-            },
-            Arg::Value(v) if *v == x => xdata.iter().flat_map(|v| v.to_ne_bytes()).collect(),
-            _ => vec![0u8; ys.iter().product::<usize>() * 4],
-        })
-        .collect();
-    // The kernel reads f32 data: give every buffer 64-byte aligned storage.
-    let mut aligned: Vec<sparsec_runtime::AlignedBuf> = bufs
-        .iter_mut()
-        .map(|b| sparsec_runtime::AlignedBuf::from_bytes(b))
-        .collect();
-    let ptrs: Vec<*mut u8> = aligned.iter_mut().map(|b| b.as_mut_ptr()).collect();
-    let work = lk.work;
-    let secs = median(reps, || {
-        // SAFETY: every buffer has the size and type the kernel was built for, in its order.
-        unsafe { lk.kernel.call(&ptrs, 0, work) };
-    });
+    let mut init = |v| (v == x).then(|| Tensor::from_f32(&xs, xdata.clone()));
+    let mut local = LocalSteps::new(&g, &steps, &mut init);
+    let secs = median(reps, || local.run(&|_, work| vec![(0, work)]));
     drop(jit);
     let copied = if k > 1 || stride > 1 {
         (cin * (hw + 2 * pad) * (hw + 2 * pad)) as f64

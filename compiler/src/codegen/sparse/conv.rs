@@ -1,6 +1,7 @@
 //! Lowering of one `Conv` node (group 1, one or two spatial axes) whose weight is packed as CSR
-//! ([`lower_sparse_conv`]): a host kernel that prepares each image's input plane and calls the
-//! channel-major sparse kernel emitted by `spconv.rs`.
+//! ([`lower_sparse_conv`]): a host kernel that calls the channel-major sparse kernel emitted by
+//! `spconv.rs` on each image's input plane, after a step that prepares the planes when the
+//! input cannot be read directly.
 //!
 //! NCHW makes the spatial axis the dense one: per image, `Y[co, p] = sum_k W[co, k] X'[k, p]`.
 //! Every nonzero `(ci, kh, kw)` becomes one element offset into a prepared plane, so that output
@@ -12,8 +13,9 @@
 //!   phases some nonzero reads, each `hq x wq` with `hq = Ho + max (kh * d_h) / s_h` (same for
 //!   the width). A stride-1 padded convolution has one phase, the padded image; a 1x1 stride-2
 //!   one has one phase, the subsampled image; a 3x3 stride-2 one four phases that together hold
-//!   about the padded input once (no im2col blow-up). Each thread builds the plane of an image
-//!   in its own scratch buffer, once per call and image.
+//!   about the padded input once (no im2col blow-up). A step before the convolution writes the
+//!   planes of every image into a temporary, one input channel per work unit, which every
+//!   thread of the convolution then reads (a plane per thread would repeat the copy on each).
 //!
 //! When the plane's row is as wide as the output (`wq == Wo`, e.g. every 1x1 convolution), the
 //! output grid is one row of `Ho * Wo` pixels; else it is `Ho` rows of `Wo` pixels read with row
@@ -32,7 +34,6 @@ use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op, Tensor, TensorData};
 use sparsec_runtime::{Kernel, KernelFn};
-use std::cell::RefCell;
 
 /// Floats of the plane a block of the output grid may read (192 KiB, within one core's L2).
 const BLOCK_FLOATS: usize = 48 * 1024;
@@ -45,11 +46,6 @@ const MIN_CHAINS: usize = 8;
 
 /// Most accumulators of a tile (16 registers: accumulators, the broadcast weight, a load).
 const MAX_ACCS: usize = 12;
-
-thread_local! {
-    /// The prepared input plane of this thread.
-    static PLANE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
 
 /// The geometry of a convolution as the kernel sees it (spatial axes padded to two).
 #[derive(Clone, Debug)]
@@ -108,42 +104,38 @@ impl Geometry {
         ((ci * self.nphases() + phase) * self.q[0] + eh / self.s[0]) * self.q[1] + ew / self.s[1]
     }
 
-    /// Fills `dst` with the phase planes of one image `x` (`cin x H x W`).
-    fn fill(&self, x: &[f32], dst: &mut [f32]) {
+    /// Fills `dst` (`nphases x hq x wq` floats) with the phase planes of one input channel
+    /// `src` (`H x W`).
+    fn fill_channel(&self, src: &[f32], dst: &mut [f32]) {
         let [h, w] = self.hw;
         let [hq, wq] = self.q;
-        let mut planes = dst.chunks_exact_mut(hq * wq);
-        for ci in 0..self.cin {
-            let src = &x[ci * h * w..(ci + 1) * h * w];
-            for &(a, c) in &self.phases {
-                let Some(plane) = planes.next() else { return };
-                for (i, row) in plane.chunks_exact_mut(wq).enumerate() {
-                    let yy = (i * self.s[0] + a) as i64 - self.pad[0] as i64;
-                    if yy < 0 || yy >= h as i64 {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    let srow = &src[yy as usize * w..(yy as usize + 1) * w];
-                    // Columns j with 0 <= j * s + c - pad < w.
-                    let first = self.pad[1].saturating_sub(c).div_ceil(self.s[1]).min(wq);
-                    let end = ((w + self.pad[1]).saturating_sub(c))
-                        .div_ceil(self.s[1])
-                        .clamp(first, wq);
-                    row[..first].fill(0.0);
-                    row[end..].fill(0.0);
-                    if end == first {
-                        continue;
-                    }
-                    let x0 = first * self.s[1] + c - self.pad[1];
-                    if self.s[1] == 1 {
-                        row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
-                    } else {
-                        let it = srow[x0..].iter().step_by(self.s[1]);
-                        row[first..end]
-                            .iter_mut()
-                            .zip(it)
-                            .for_each(|(v, s)| *v = *s);
-                    }
+        for (&(a, c), plane) in self.phases.iter().zip(dst.chunks_exact_mut(hq * wq)) {
+            for (i, row) in plane.chunks_exact_mut(wq).enumerate() {
+                let yy = (i * self.s[0] + a) as i64 - self.pad[0] as i64;
+                if yy < 0 || yy >= h as i64 {
+                    row.fill(0.0);
+                    continue;
+                }
+                let srow = &src[yy as usize * w..(yy as usize + 1) * w];
+                // Columns j with 0 <= j * s + c - pad < w.
+                let first = self.pad[1].saturating_sub(c).div_ceil(self.s[1]).min(wq);
+                let end = ((w + self.pad[1]).saturating_sub(c))
+                    .div_ceil(self.s[1])
+                    .clamp(first, wq);
+                row[..first].fill(0.0);
+                row[end..].fill(0.0);
+                if end == first {
+                    continue;
+                }
+                let x0 = first * self.s[1] + c - self.pad[1];
+                if self.s[1] == 1 {
+                    row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
+                } else {
+                    let it = srow[x0..].iter().step_by(self.s[1]);
+                    row[first..end]
+                        .iter_mut()
+                        .zip(it)
+                        .for_each(|(v, s)| *v = *s);
                 }
             }
         }
@@ -278,8 +270,7 @@ impl ConvRun {
             let u1 = (end - b * nu).min(nu);
             w = (b + 1) * nu;
             let (co0, co1) = (self.units[u0] as usize, self.units[u1] as usize);
-            // SAFETY: image `b` is inside `X` and the result.
-            let x = unsafe { (args[self.x] as *const f32).add(b * in_img) };
+            // SAFETY: image `b` is inside the result.
             let y = unsafe { (args[self.out] as *mut f32).add(b * out_img) };
             let mut jargs: Vec<*mut u8> = vec![std::ptr::null_mut(); FIRST_EPI_ARG];
             jargs[1] = args[self.blob];
@@ -293,30 +284,47 @@ impl ConvRun {
                     p as *mut u8
                 });
             }
-            let mut call = |plane: *const f32| {
-                jargs[0] = plane as *mut u8;
-                for blk in &self.blocks {
-                    jargs[3] = blk.as_ptr() as *mut u8;
-                    // SAFETY: the plane holds what the offsets address for every pixel of the
-                    // grid, the block lies inside the grid, and channels `co0..co1` of image
-                    // `b` are this call's part of the result.
-                    unsafe { (self.f)(jargs.as_ptr(), co0, co1) };
-                }
-            };
-            if g.direct() {
-                call(x);
-            } else {
-                PLANE.with(|s| {
-                    let mut s = s.borrow_mut();
-                    if s.len() < g.plane_len() {
-                        s.resize(g.plane_len(), 0.0);
-                    }
-                    // SAFETY: image `b` of `X` holds `in_img` floats.
-                    let xs = unsafe { std::slice::from_raw_parts(x, in_img) };
-                    g.fill(xs, &mut s[..g.plane_len()]);
-                    call(s.as_ptr());
-                });
+            // The image's plane: the input itself, or its part of the planes step's result.
+            let plane_img = if g.direct() { in_img } else { g.plane_len() };
+            // SAFETY: argument `x` holds `N` planes of `plane_img` floats.
+            jargs[0] = unsafe { (args[self.x] as *mut f32).add(b * plane_img) } as *mut u8;
+            for blk in &self.blocks {
+                jargs[3] = blk.as_ptr() as *mut u8;
+                // SAFETY: the plane holds what the offsets address for every pixel of the grid,
+                // the block lies inside the grid, and channels `co0..co1` of image `b` are this
+                // call's part of the result.
+                unsafe { (self.f)(jargs.as_ptr(), co0, co1) };
             }
+        }
+    }
+}
+
+/// The step before a padded or strided sparse convolution: writes every image's phase planes
+/// into a buffer of `N x plane_len` floats that all threads of the convolution then read (each
+/// thread preparing its own copy would repeat the copy on every thread). Its parallel dimension
+/// is `N x Cin`, one input channel per unit.
+struct PlaneFill {
+    geo: Geometry,
+}
+
+impl PlaneFill {
+    /// Fills the planes of units `begin..end`; `args = [X, planes]`.
+    ///
+    /// # Safety
+    /// `X` must hold `N x Cin x H x W` floats and `planes` `N x plane_len`.
+    unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
+        let g = &self.geo;
+        let (hw, per) = (g.hw[0] * g.hw[1], g.nphases() * g.q[0] * g.q[1]);
+        for u in begin..end.min(g.n * g.cin) {
+            // SAFETY: unit `u` is channel `u % cin` of image `u / cin`, whose input plane and
+            // phase planes lie inside the buffers; units write disjoint phase planes.
+            let (src, dst) = unsafe {
+                (
+                    std::slice::from_raw_parts((args[0] as *const f32).add(u * hw), hw),
+                    std::slice::from_raw_parts_mut((args[1] as *mut f32).add(u * per), per),
+                )
+            };
+            g.fill_channel(src, dst);
         }
     }
 }
@@ -440,18 +448,22 @@ pub(super) fn geometry(graph: &Graph, node: NodeId) -> Result<Geometry, CodegenE
 /// Lowers Conv node `node` (group 1, one or two spatial axes, any stride, padding and dilation;
 /// `Unsupported` otherwise) with its weight given as `packing` (rows = output channels, cols =
 /// `Cin * kh * kw` in ONNX weight order, i.e. the weight tensor viewed as a matrix) and the fused
-/// `epilogue` (bias, residual add, relu/clip/leaky), to one [`LoweredKernel`] (layout
-/// `csr-u16` or `csr-u32`), emitting its code into `jit` (which is finalized).
+/// `epilogue` (bias, residual add, relu/clip/leaky), emitting its code into `jit` (which is
+/// finalized). Returns the steps in order: when the input is not read directly, first the
+/// planes step (`args = [X, planes]` with `planes` the temporary `temp`, work `N x Cin`), then the
+/// convolution (layout `csr-u16` or `csr-u32`).
 ///
-/// Arguments: `X`, the conv's bias when present, the epilogue operands in order, the packed blob, the result. The
-/// parallel dimension is `N x` units of output channels of about equal nonzero count.
+/// Arguments of the convolution: `X` or the planes, the conv's bias when present, the epilogue
+/// operands in order, the packed blob, the result. Its parallel dimension is `N x` units of
+/// output channels of about equal nonzero count.
 pub fn lower_sparse_conv(
     graph: &Graph,
     node: NodeId,
     epilogue: &[Epilogue],
     packing: &Packing,
     jit: &mut Jit,
-) -> Result<LoweredKernel, CodegenError> {
+    temp: usize,
+) -> Result<Vec<LoweredKernel>, CodegenError> {
     let Packing::Csr(m) = packing else {
         return Err(unsupported(
             graph,
@@ -487,7 +499,32 @@ pub fn lower_sparse_conv(
     let xv = operand(graph, node, 0)?;
     let yv = result(graph, node)?;
     let sy = f32_shape(graph, node, yv)?;
-    let mut args = vec![Arg::Value(xv)];
+    let mut lowered = Vec::new();
+    let input = if g.direct() {
+        Arg::Value(xv)
+    } else {
+        let planes = || Arg::Temp {
+            id: temp,
+            bytes: g.n * g.plane_len() * 4,
+        };
+        let units = g.n * g.cin;
+        let per_unit = g.nphases() * g.q[0] * g.q[1];
+        let fill = PlaneFill { geo: g.clone() };
+        lowered.push(LoweredKernel {
+            kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
+                // SAFETY: the runtime passes `[X, planes]` sized from the graph's types and the
+                // temporary's size, and gives each thread a disjoint range.
+                unsafe { fill.run(args, begin, end) }
+            })),
+            args: vec![Arg::Value(xv), planes()],
+            work: units,
+            grain: (1 << 14) / per_unit.max(1) + 1,
+            op: "planes".into(),
+            layout: "phases".into(),
+        });
+        planes()
+    };
+    let mut args = vec![input];
     let mut epi = Vec::new();
     if let Some(bv) = graph.node(node).inputs.get(2).copied().flatten() {
         let (steps, _) =
@@ -572,7 +609,7 @@ pub fn lower_sparse_conv(
         out,
         epi_args,
     };
-    Ok(LoweredKernel {
+    lowered.push(LoweredKernel {
         kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
             // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
             // graph's types, and gives each thread a disjoint range.
@@ -583,5 +620,6 @@ pub fn lower_sparse_conv(
         grain: grain_for(flops_per_unit, work),
         op: format!("conv{suffix}"),
         layout: packing.layout(),
-    })
+    });
+    Ok(lowered)
 }

@@ -6,9 +6,10 @@
 use super::conv::{geometry, tiling};
 use super::sample::Rng;
 use super::*;
-use crate::codegen::{Arg, Epilogue, LoweredKernel};
+use crate::codegen::local::LocalSteps;
+use crate::codegen::{Epilogue, LoweredKernel};
 use crate::interp::eval_op;
-use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorData, TensorType, ValueId};
+use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType, ValueId};
 use std::collections::HashMap;
 
 /// One convolution case.
@@ -177,43 +178,30 @@ impl Env {
         t.to_f32_vec()
     }
 
-    /// Runs `lk` over `ranges` with fresh buffers (the result starts as NaN).
-    fn run(&self, lk: &LoweredKernel, ranges: &[(usize, usize)]) -> Vec<f32> {
+    /// Runs `steps` with fresh buffers (the result starts as NaN): the convolution over
+    /// `ranges`, a planes step before it in two uneven halves.
+    fn run(&self, steps: &[LoweredKernel], ranges: &[(usize, usize)]) -> Vec<f32> {
         let y = self.g.node(self.node).outputs[0];
-        let mut bufs: Vec<Vec<f32>> = lk
-            .args
-            .iter()
-            .map(|a| match a {
-                Arg::Packed(t) => match t.data() {
-                    TensorData::U8(b) => b
-                        .chunks(4)
-                        .map(|c| {
-                            let mut w = [0u8; 4];
-                            w[..c.len()].copy_from_slice(c);
-                            f32::from_ne_bytes(w)
-                        })
-                        .collect(),
-                    _ => t.to_f32_vec(),
-                },
-                Arg::Value(v) if *v == y => vec![f32::NAN; self.data[v].numel()],
-                Arg::Value(v) => self.data[v].to_f32_vec(),
-                other => panic!("unexpected argument {other:?}"),
-            })
-            .collect();
-        let ptrs: Vec<*mut u8> = bufs.iter_mut().map(|b| b.as_mut_ptr() as *mut u8).collect();
-        for &(b, e) in ranges {
-            // SAFETY: the buffers are sized from the graph's types, in the kernel's order.
-            unsafe { lk.kernel.call(&ptrs, b, e) };
-        }
-        bufs.pop().expect("result argument")
+        let mut init = |v: ValueId| (v != y).then(|| self.data[&v].clone());
+        let mut local = LocalSteps::new(&self.g, steps, &mut init);
+        let last = steps.len() - 1;
+        local.run(&|i, w| {
+            if i == last {
+                ranges.to_vec()
+            } else {
+                vec![(w / 3, w), (0, w / 3)]
+            }
+        });
+        local.f32s(y).to_vec()
     }
 
     /// Lowers with `epilogue` and checks every split of the work against the interpreter.
     fn check(&self, epilogue: &[Epilogue], what: &str) {
         let mut jit = Jit::new().unwrap();
-        let lk = lower_sparse_conv(&self.g, self.node, epilogue, &self.packing(), &mut jit)
+        let steps = lower_sparse_conv(&self.g, self.node, epilogue, &self.packing(), &mut jit, 0)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let want = self.expected(epilogue);
+        let lk = steps.last().expect("the convolution step");
         let w = lk.work;
         assert!(lk.grain >= 1 && lk.grain <= w.max(1), "{what}: grain");
         let (a, b) = ((w / 3 + 1).min(w), (2 * w / 3).max((w / 3 + 1).min(w)));
@@ -223,11 +211,16 @@ impl Env {
         }
         let written: usize = splits[1]
             .iter()
-            .map(|&r| self.run(&lk, &[r]).iter().filter(|x| !x.is_nan()).count())
+            .map(|&r| {
+                self.run(&steps, &[r])
+                    .iter()
+                    .filter(|x| !x.is_nan())
+                    .count()
+            })
             .sum();
         assert_eq!(written, want.len(), "{what}: ranges overlap or leave gaps");
         for ranges in splits {
-            let got = self.run(&lk, &ranges);
+            let got = self.run(&steps, &ranges);
             assert_eq!(got.len(), want.len());
             for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                 assert!(
@@ -381,9 +374,9 @@ fn unsupported_layouts_and_groups_are_errors() {
     let mut jit = Jit::new().unwrap();
     let w = &env.w;
     let bsr = Packing::Bsr(Bsr::from_dense("w", 4, 36, w, 4, 1).unwrap());
-    let e = lower_sparse_conv(&env.g, env.node, &[], &bsr, &mut jit).unwrap_err();
+    let e = lower_sparse_conv(&env.g, env.node, &[], &bsr, &mut jit, 0).unwrap_err();
     assert!(e.to_string().contains("bsr4x1"), "{e}");
     let wrong = Packing::Csr(Csr::from_dense("w", 2, 72, w).unwrap());
-    assert!(lower_sparse_conv(&env.g, env.node, &[], &wrong, &mut jit).is_err());
+    assert!(lower_sparse_conv(&env.g, env.node, &[], &wrong, &mut jit, 0).is_err());
     assert!(geometry(&env.g, env.node).is_ok());
 }

@@ -36,7 +36,7 @@ use sparsec_ir::{Graph, NodeId, Op, Tensor, TensorData};
 use sparsec_runtime::{Kernel, KernelFn};
 
 /// Floats of the plane a block of the output grid may read (192 KiB, within one core's L2).
-const BLOCK_FLOATS: usize = 48 * 1024;
+pub(super) const BLOCK_FLOATS: usize = 48 * 1024;
 
 /// Work units per image (fewer when there are fewer output channels).
 const UNITS_PER_IMAGE: u64 = 32;
@@ -86,7 +86,7 @@ impl Geometry {
     }
 
     /// Floats of one image's plane.
-    fn plane_len(&self) -> usize {
+    pub(super) fn plane_len(&self) -> usize {
         self.cin * self.nphases() * self.q[0] * self.q[1]
     }
 

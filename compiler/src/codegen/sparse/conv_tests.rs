@@ -3,7 +3,7 @@
 //! multiples of 4, 1x1 and 3x3 kernels, strides 1 and 2, padding and dilation, batches 1 and 2,
 //! fused epilogues, and calls over uneven sub-ranges that together cover the work.
 
-use super::conv::{geometry, tiling};
+use super::conv::{geometry, tiling, BLOCK_FLOATS};
 use super::sample::Rng;
 use super::*;
 use crate::codegen::local::LocalSteps;
@@ -268,6 +268,26 @@ fn stride_2() {
     check_case(Case::new(5, 6, 9, 3, 2, 1), 8);
     check_case(Case::new(7, 5, 10, 1, 2, 0), 9);
     check_case(Case::new(3, 5, 15, 3, 2, 0), 10);
+}
+
+#[test]
+fn several_grid_blocks() {
+    // Planes larger than a block's share of L2: blocks of grid rows (3x3, stride 1 and 2) and of
+    // one long row (1x1).
+    let cases = [
+        Case::new(40, 6, 40, 3, 1, 1),
+        Case::new(64, 6, 30, 1, 1, 0),
+        Case::new(40, 6, 40, 3, 2, 1),
+    ];
+    for (i, c) in cases.into_iter().enumerate() {
+        let env = Env::new(c, 30 + i as u64);
+        let plane = geometry(&env.g, env.node).unwrap().plane_len();
+        assert!(
+            plane > BLOCK_FLOATS,
+            "{c:?}: a plane of {plane} floats is one block"
+        );
+        check_case(c, 30 + 10 * i as u64);
+    }
 }
 
 #[test]

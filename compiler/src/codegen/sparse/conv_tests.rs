@@ -273,7 +273,7 @@ fn stride_2() {
 #[test]
 fn several_grid_blocks() {
     // Planes larger than a block's share of L2: blocks of grid rows (3x3, stride 1 and 2) and of
-    // one long row (1x1).
+    // one long row (1x1), worked block-major, so a call may end inside a block.
     let cases = [
         Case::new(40, 6, 40, 3, 1, 1),
         Case::new(64, 6, 30, 1, 1, 0),
@@ -281,6 +281,12 @@ fn several_grid_blocks() {
     ];
     for (i, c) in cases.into_iter().enumerate() {
         let env = Env::new(c, 30 + i as u64);
+        let mut jit = Jit::new().unwrap();
+        let steps = lower_sparse_conv(&env.g, env.node, &[], &env.packing(), &mut jit, 0).unwrap();
+        // At most one unit per output channel: more units than channels means the work is
+        // block-major (these planes outweigh their weights).
+        let work = steps.last().unwrap().work;
+        assert!(work > c.cout, "{c:?}: {work} units, not block-major");
         let plane = geometry(&env.g, env.node).unwrap().plane_len();
         assert!(
             plane > BLOCK_FLOATS,

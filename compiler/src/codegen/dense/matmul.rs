@@ -19,6 +19,8 @@ use sparsec_ir::{Graph, NodeId, Op, Tensor};
 use sparsec_runtime::dense::sgemm;
 use sparsec_runtime::Kernel;
 
+/// Fewest bytes of the matrix a chunk of a matrix-vector product streams.
+const GEMV_CHUNK_BYTES: usize = 64 * 1024;
 /// `beta * C` broadcast to `m x n` (element `(i, j)` at `i * rs + j * cs`).
 #[derive(Clone, Copy, Debug)]
 struct CPlan {
@@ -140,7 +142,14 @@ impl MmPlan {
         let d = self.dim();
         let other = if self.split_cols { self.m } else { self.n };
         let work = batch * d;
-        let grain = grain_for(2 * self.k.max(1) * other.max(1), work);
+        let grain = if other == 1 {
+            // A matrix-vector product streams `k` values per unit for `2k` flops: bound by
+            // memory, so it is worth splitting from far fewer flops (a chunk streams at least
+            // `GEMV_CHUNK_BYTES` of the matrix).
+            (GEMV_CHUNK_BYTES / (4 * self.k.max(1))).clamp(1, work.max(1))
+        } else {
+            grain_for(2 * self.k.max(1) * other.max(1), work)
+        };
         LoweredKernel {
             kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
                 // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the

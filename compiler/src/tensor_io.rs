@@ -135,8 +135,8 @@ pub fn write_tensor_pb(path: &Path, name: &str, t: &Tensor) -> Result<(), Tensor
     result.map_err(io)
 }
 
-/// Little-endian bytes of tensor data (bool as one byte 0/1).
-fn data_to_le_bytes(d: &TensorData) -> Vec<u8> {
+/// Little-endian bytes of tensor data (`bool` as one byte 0/1, `f16` as its bits).
+pub(crate) fn data_to_le_bytes(d: &TensorData) -> Vec<u8> {
     match d {
         TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),

@@ -4,25 +4,12 @@
 
 use super::format::{CsrData, WeightPayload, WeightRecord};
 use crate::onnx::tensor_proto::le_bytes_to_data;
+use crate::tensor_io::data_to_le_bytes;
 use sparsec_ir::sparsity::matrix_view;
 use sparsec_ir::{DType, Tensor, TensorData};
 
 /// A weight whose density (fraction of elements with nonzero bits) is below this is stored as CSR.
 pub const CSR_MAX_DENSITY: f64 = 0.5;
-
-/// Little-endian bytes of tensor data (`bool` as one byte 0/1, `f16` as its bits).
-fn le_bytes(d: &TensorData) -> Vec<u8> {
-    match d {
-        TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::F16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
-        TensorData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        TensorData::I8(v) => v.iter().map(|&x| x as u8).collect(),
-        TensorData::U8(v) => v.clone(),
-        TensorData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
-    }
-}
 
 /// The CSR form of an `f32` weight when it is sparse enough and its counts fit u32, else `None`.
 fn csr(t: &Tensor) -> Option<CsrData> {
@@ -65,7 +52,7 @@ fn csr(t: &Tensor) -> Option<CsrData> {
 pub fn encode(id: &str, name: &str, t: &Tensor) -> WeightRecord {
     let payload = match csr(t) {
         Some(c) => WeightPayload::Csr(c),
-        None => WeightPayload::Dense(le_bytes(t.data())),
+        None => WeightPayload::Dense(data_to_le_bytes(t.data())),
     };
     WeightRecord {
         id: id.to_string(),

@@ -278,31 +278,32 @@ impl ConvRun {
     /// `args` must be the kernel's buffers in ABI order, sized from the graph's types.
     unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
         let nu = self.units.len() - 1;
-        let per_image = self.per_image();
+        let image_units = self.per_image();
         let g = &self.geo;
         let in_img = g.cin * g.hw[0] * g.hw[1];
         let out_img = g.cout * g.out[0] * g.out[1];
         let plane_img = if g.direct() { in_img } else { g.plane_len() };
+        let mut jargs: Vec<*mut u8> = Vec::with_capacity(FIRST_EPI_ARG + self.epi_args.len());
         let mut w = begin;
         while w < end {
-            let b = w / per_image;
+            let b = w / image_units;
             let (blocks, u0) = if self.block_major {
-                let blk = (w % per_image) / nu;
+                let blk = (w % image_units) / nu;
                 (&self.blocks[blk..blk + 1], w % nu)
             } else {
-                (&self.blocks[..], w % per_image)
+                (&self.blocks[..], w % image_units)
             };
             let u1 = (u0 + end - w).min(nu);
             w += u1 - u0;
             let (co0, co1) = (self.units[u0] as usize, self.units[u1] as usize);
             // SAFETY: image `b` is inside the result.
             let y = unsafe { (args[self.out] as *mut f32).add(b * out_img) };
-            let mut jargs: Vec<*mut u8> = vec![std::ptr::null_mut(); FIRST_EPI_ARG];
             // The image's plane: the input itself, or its part of the planes step's result.
             // SAFETY: argument `x` holds `N` planes of `plane_img` floats.
-            jargs[0] = unsafe { (args[self.x] as *mut f32).add(b * plane_img) } as *mut u8;
-            jargs[1] = args[self.blob];
-            jargs[2] = y as *mut u8;
+            let plane = unsafe { (args[self.x] as *mut f32).add(b * plane_img) };
+            jargs.clear();
+            jargs.extend([plane as *mut u8, args[self.blob], y as *mut u8]);
+            jargs.resize(FIRST_EPI_ARG, std::ptr::null_mut());
             for &(k, per_image) in &self.epi_args {
                 let p = args[k] as *mut f32;
                 // SAFETY: an added tensor has the result's shape, so image `b` is inside it.

@@ -21,28 +21,11 @@ use sparsec::codegen::sparse::{
 use sparsec_runtime::dense::sgemm;
 use std::time::Instant;
 
+mod common;
+use common::thread_cpu;
+
 /// A weight to time: its label, its values and the packings to try on it.
 type Case<'a> = (String, &'a [f32], Vec<(String, Packing, Strategy)>);
-
-/// `struct timespec` of the C library.
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// CPU time of the calling thread in seconds (Linux `CLOCK_THREAD_CPUTIME_ID`): unlike the wall
-/// clock it does not count the time the thread waits for a core on a shared machine.
-fn thread_cpu() -> f64 {
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid `timespec`; clock 3 is the thread CPU clock on Linux.
-    unsafe { clock_gettime(3, &mut ts) };
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
-}
 
 /// Whether times are thread CPU time (`SPARSE_CPU=1`) rather than wall time.
 fn cpu_clock() -> bool {

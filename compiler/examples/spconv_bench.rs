@@ -15,6 +15,9 @@ use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType, ValueDef, ValueId
 use sparsec_runtime::ThreadPool;
 use std::time::Instant;
 
+mod common;
+use common::thread_cpu;
+
 /// `(label, c_in, c_out, input size, kernel, stride, pad)`.
 type Case = (&'static str, usize, usize, usize, usize, usize, usize);
 
@@ -100,26 +103,6 @@ fn buffers<'a>(graph: &Graph, steps: &'a [LoweredKernel]) -> LocalSteps<'a> {
         }
     };
     LocalSteps::new(graph, steps, &mut init)
-}
-
-/// `struct timespec` of Linux x86-64.
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// CPU seconds of the calling thread (`CLOCK_THREAD_CPUTIME_ID`): on a shared machine, the time
-/// the thread actually ran.
-fn thread_cpu() -> f64 {
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid `timespec` and 3 is `CLOCK_THREAD_CPUTIME_ID` on Linux.
-    unsafe { clock_gettime(3, &mut ts) };
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
 }
 
 /// Seconds of one run of the steps on `pool`, repeated `inner` times: thread CPU time when

@@ -260,10 +260,11 @@ COLUMNS = [
 ]
 
 
-def row_text(cells: list[str]) -> str:
-    """One table line: left-aligned first column, right-aligned numbers, free-width note."""
+def row_text(cells: list[str], columns: list[tuple[str, int]] | None = None) -> str:
+    """One table line of `columns` (default this table's): left-aligned first column,
+    right-aligned numbers, free-width note (width 0)."""
     parts = []
-    for (_, width), cell in zip(COLUMNS, cells):
+    for (_, width), cell in zip(columns or COLUMNS, cells):
         if width == 0:
             parts.append(cell)
         elif not parts:

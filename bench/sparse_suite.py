@@ -152,11 +152,8 @@ COLUMNS = [
 
 
 def row(cells: list[str]) -> str:
-    """One table line: left-aligned first column, right-aligned numbers, free-width note."""
-    parts = []
-    for (_, width), cell in zip(COLUMNS, cells):
-        parts.append(cell if width == 0 else cell.ljust(width) if not parts else cell.rjust(width))
-    return "  ".join(parts).rstrip()
+    """One line of the sparse table (`run.row_text` over its columns)."""
+    return run.row_text(cells, COLUMNS)
 
 
 def ok_side(result: dict, key: str) -> dict | None:

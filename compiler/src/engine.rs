@@ -12,7 +12,7 @@
 
 use crate::codegen::bytes::{dtype_of, tensor_byte_view, tensor_bytes, tensor_from_bytes};
 use crate::codegen::layout::{
-    pack, plan_layouts, stored_form, unpack, weight_matrix, CostTable, LayoutPlan,
+    pack, plan_layouts, stored_form, unpack, weight_matrix, CostTable, Layout, LayoutPlan,
 };
 use crate::codegen::lower::{lower_graph_with, Compiled, LowerOptions};
 use crate::codegen::sparse::Packing;
@@ -258,15 +258,7 @@ impl Engine {
             let Some(pw) = self.packings.get(&name) else {
                 continue;
             };
-            let users = g.users(v);
-            let all_match = !users.is_empty()
-                && users.iter().all(|&(n, k)| {
-                    k == 1
-                        && layouts
-                            .get(&g.node(n).name)
-                            .is_some_and(|c| c.desc.weight == name && c.layout.matches(&pw.packing))
-                });
-            if all_match {
+            if users_all_run(g, v, &name, layouts, |l| l.matches(&pw.packing)) {
                 reuse.insert(name, pw.packing.clone());
                 continue;
             }
@@ -312,14 +304,7 @@ impl Engine {
             let Some(&v) = theirs.get(name).filter(|_| !prepacked.contains_key(name)) else {
                 continue;
             };
-            let users = g.users(v);
-            let all_match = !users.is_empty()
-                && users.iter().all(|&(n, k)| {
-                    k == 1
-                        && layouts
-                            .get(&g.node(n).name)
-                            .is_some_and(|u| &u.desc.weight == name && u.layout == c.layout)
-                });
+            let all_match = users_all_run(g, v, name, layouts, |l| *l == c.layout);
             let Some(data) = g
                 .const_data(v)
                 .and_then(|t| t.as_f32())
@@ -510,4 +495,23 @@ fn restore_all(g: &mut Graph, layouts: &LayoutPlan, prepacked: &HashMap<String, 
             w.data = Some(Arc::new(t));
         }
     }
+}
+
+/// Whether weight `v` (named `name`) has users and every one reads it as its weight operand
+/// (operand 1) in a layer of `layouts` planned for that weight in a layout that passes `ok`.
+fn users_all_run(
+    g: &Graph,
+    v: ValueId,
+    name: &str,
+    layouts: &LayoutPlan,
+    ok: impl Fn(&Layout) -> bool,
+) -> bool {
+    let users = g.users(v);
+    !users.is_empty()
+        && users.iter().all(|&(n, k)| {
+            k == 1
+                && layouts
+                    .get(&g.node(n).name)
+                    .is_some_and(|c| c.desc.weight == name && ok(&c.layout))
+        })
 }

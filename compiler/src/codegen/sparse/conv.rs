@@ -212,32 +212,48 @@ pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
     }
 }
 
+/// The grid's tiling and the row strides of the plane and of the output: one long row when the
+/// plane's rows are as wide as the output's.
+pub(super) fn grid(g: &Geometry) -> (Tiling, usize, usize) {
+    let grid_len = g.out[0] * g.out[1];
+    if g.q[1] == g.out[1] {
+        (tiling(1, grid_len), grid_len, grid_len)
+    } else {
+        (tiling(g.out[0], g.out[1]), g.q[1], g.out[1])
+    }
+}
+
 /// The blocks `[r0, r1, c0, c1]` of the grid, each at least one tile large, whose plane slice
-/// is about [`BLOCK_FLOATS`].
-fn blocks(g: &Geometry, t: &Tiling, wx: usize) -> Vec<[i64; 4]> {
+/// is at most about [`BLOCK_FLOATS`].
+pub(super) fn blocks(g: &Geometry, t: &Tiling, wx: usize) -> Vec<[i64; 4]> {
     let per_chan = g.cin * g.nphases();
     let [rows, cols] = t.grid;
-    let mut out = Vec::new();
     if rows > 1 || cols <= t.width {
-        // A multiple of the tile's rows, so blocks do not recompute overlapping rows.
-        let rb = (BLOCK_FLOATS / (per_chan * wx).max(1) / t.r * t.r).max(t.r);
-        let mut r0 = 0;
-        while r0 < rows {
-            let r1 = (r0 + rb).min(rows);
-            out.push([r0.min(r1 - t.r) as i64, r1 as i64, 0, cols as i64]);
-            r0 = r1;
-        }
+        // Whole tiles of rows, so blocks do not recompute overlapping rows.
+        let most = BLOCK_FLOATS / (per_chan * wx).max(1) / t.r;
+        even_spans(rows, t.r, most)
+            .map(|(r0, r1)| [r0 as i64, r1 as i64, 0, cols as i64])
+            .collect()
     } else {
-        let cb = (BLOCK_FLOATS / per_chan.max(1)) / t.width * t.width;
-        let cb = cb.max(t.width);
-        let mut c0 = 0;
-        while c0 < cols {
-            let c1 = (c0 + cb).min(cols);
-            out.push([0, 1, c0.min(c1 - t.width) as i64, c1 as i64]);
-            c0 = c1;
-        }
+        let most = BLOCK_FLOATS / per_chan.max(1) / t.width;
+        even_spans(cols, t.width, most)
+            .map(|(c0, c1)| [0, 1, c0 as i64, c1 as i64])
+            .collect()
     }
-    out
+}
+
+/// Cuts `0..len` into the fewest spans of at most `most` steps of `step` (at least one), all of
+/// about the same size (block-major work hands each thread a contiguous run of blocks, so one
+/// small last block would leave one thread with more of the grid). Boundaries fall on whole
+/// steps from the start; the last span is shifted back to be at least one step long.
+fn even_spans(len: usize, step: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let steps = len.div_ceil(step.max(1));
+    let n = steps.div_ceil(most.max(1)).max(1);
+    let at = move |i: usize| (i * steps / n * step).min(len);
+    (0..n).map(move |i| {
+        let end = at(i + 1);
+        (at(i).min(end.saturating_sub(step)), end)
+    })
 }
 
 /// Everything the host kernel needs at run time.
@@ -574,13 +590,7 @@ pub fn lower_sparse_conv(
             other => other,
         })
         .collect();
-    // The grid: one long row when the plane's rows are as wide as the output's.
-    let flat = g.q[1] == g.out[1];
-    let (t, wx, wy) = if flat {
-        (tiling(1, grid_len), grid_len, grid_len)
-    } else {
-        (tiling(g.out[0], g.out[1]), g.q[1], g.out[1])
-    };
+    let (t, wx, wy) = grid(&g);
     // The packed blob: row pointers, plane offsets, values.
     let mut blob = Blob::default();
     let ptr = blob.section(u32s(&m.row_ptr));

@@ -3,7 +3,7 @@
 //! multiples of 4, 1x1 and 3x3 kernels, strides 1 and 2, padding and dilation, batches 1 and 2,
 //! fused epilogues, and calls over uneven sub-ranges that together cover the work.
 
-use super::conv::{geometry, tiling, BLOCK_FLOATS};
+use super::conv::{blocks, geometry, grid, tiling, BLOCK_FLOATS};
 use super::sample::Rng;
 use super::*;
 use crate::codegen::local::LocalSteps;
@@ -293,6 +293,41 @@ fn several_grid_blocks() {
             "{c:?}: a plane of {plane} floats is one block"
         );
         check_case(c, 30 + 10 * i as u64);
+    }
+}
+
+#[test]
+fn grid_blocks_are_even() {
+    // Block-major work hands each thread a contiguous run of blocks, so the blocks must be about
+    // equally large (28 rows in blocks of at most 12 once made 12 + 12 + 4, and one thread got
+    // 18 of the 28 rows): sizes differ by at most one tile, and they cover the grid once.
+    let cases = [
+        Case::new(128, 8, 28, 3, 1, 1),
+        Case::new(128, 8, 56, 3, 2, 1),
+        Case::new(256, 8, 14, 3, 1, 1),
+        Case::new(64, 8, 56, 1, 1, 0),
+        Case::new(40, 6, 40, 3, 1, 1),
+    ];
+    for c in cases {
+        let env = Env::new(c, 1);
+        let g = geometry(&env.g, env.node).unwrap();
+        let (t, wx, _) = grid(&g);
+        let b = blocks(&g, &t, wx);
+        let (axis, step) = if t.grid[0] > 1 {
+            (0, t.r)
+        } else {
+            (2, t.width)
+        };
+        let sizes: Vec<i64> = b.iter().map(|k| k[axis + 1] - k[axis]).collect();
+        let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(b.len() > 1, "{c:?}: one block");
+        assert!(hi - lo <= step as i64, "{c:?}: block sizes {sizes:?}");
+        // Consecutive blocks meet (the last may be shifted back by less than a tile).
+        for w in b.windows(2) {
+            assert!(w[1][axis] <= w[0][axis + 1] && w[0][axis + 1] - w[1][axis] < step as i64);
+        }
+        assert_eq!(b[0][axis], 0);
+        assert_eq!(b.last().unwrap()[axis + 1] as usize, t.grid[axis / 2]);
     }
 }
 

@@ -135,11 +135,19 @@ impl Geometry {
                 if self.s[1] == 1 {
                     row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
                 } else {
-                    let it = srow[x0..].iter().step_by(self.s[1]);
-                    row[first..end]
-                        .iter_mut()
-                        .zip(it)
-                        .for_each(|(v, s)| *v = *s);
+                    // Every `s`-th value: whole chunks of `s` (which the compiler vectorizes,
+                    // unlike `step_by`: the stride-2 copy of ResNet-50's downsampling convs took
+                    // about 1.7x as long), the last value apart when its chunk is cut short.
+                    let s = self.s[1];
+                    let dst = &mut row[first..end];
+                    let whole = (w - x0) / s;
+                    let (body, last) = dst.split_at_mut(dst.len().min(whole));
+                    body.iter_mut()
+                        .zip(srow[x0..].chunks_exact(s))
+                        .for_each(|(v, c)| *v = c[0]);
+                    if let Some(v) = last.first_mut() {
+                        *v = srow[x0 + whole * s];
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@
 //! (no padding) runs as the global average.
 
 use super::dense::{f32_shape, grain_for, operand, result, unsupported};
+use super::strided::zip_strided;
 use super::{Arg, CodegenError, LoweredKernel};
 use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op};
@@ -347,13 +348,12 @@ fn pool_plane(x: &[f32], y: &mut [f32], h: &Axis, w: &Axis, kind: Kind, tmp: &mu
             if !inner.is_empty() {
                 for jw in 0..w.k {
                     let base = w.lo * w.s + jw * w.d - w.pad;
-                    let src = row[base..].iter().step_by(w.s);
+                    let src = &row[base..];
                     match kind {
-                        Kind::Max => inner
-                            .iter_mut()
-                            .zip(src)
-                            .for_each(|(m, &v)| *m = if v > *m { v } else { *m }),
-                        Kind::Avg { .. } => inner.iter_mut().zip(src).for_each(|(a, &v)| *a += v),
+                        Kind::Max => {
+                            zip_strided(inner, src, w.s, |m, v| *m = if v > *m { v } else { *m })
+                        }
+                        Kind::Avg { .. } => zip_strided(inner, src, w.s, |a, v| *a += v),
                     }
                 }
             }

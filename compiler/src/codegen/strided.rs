@@ -16,6 +16,40 @@ pub(crate) fn grain_for_bytes(bytes_per_unit: usize, units: usize) -> usize {
         .clamp(1, units.max(1))
 }
 
+/// Calls `f(&mut dst[i], src[i * s])` for every `i` of `dst` (`src` holds at least
+/// `(dst.len() - 1) * s + 1` values). Whole chunks of `s` values are walked, the last value
+/// apart when its chunk is cut short, and stride 2 (every downsampling convolution and pool of
+/// the usual CNNs) with the stride known to the compiler, which then vectorizes the loop:
+/// `step_by` ran a stride-2 copy about 1.7x as long.
+#[inline(always)]
+pub(crate) fn zip_strided(dst: &mut [f32], src: &[f32], s: usize, f: impl Fn(&mut f32, f32)) {
+    match s {
+        0 | 1 => dst.iter_mut().zip(src).for_each(|(d, &v)| f(d, v)),
+        2 => zip_chunks::<2>(dst, src, f),
+        _ => {
+            let whole = src.len() / s;
+            let (body, last) = dst.split_at_mut(dst.len().min(whole));
+            body.iter_mut()
+                .zip(src.chunks_exact(s))
+                .for_each(|(d, c)| f(d, c[0]));
+            for (i, d) in last.iter_mut().enumerate() {
+                f(d, src[(whole + i) * s]);
+            }
+        }
+    }
+}
+
+/// [`zip_strided`] for a stride known at compile time.
+#[inline(always)]
+fn zip_chunks<const S: usize>(dst: &mut [f32], src: &[f32], f: impl Fn(&mut f32, f32)) {
+    let (chunks, _) = src.as_chunks::<S>();
+    let (body, last) = dst.split_at_mut(dst.len().min(chunks.len()));
+    body.iter_mut().zip(chunks).for_each(|(d, c)| f(d, c[0]));
+    for (i, d) in last.iter_mut().enumerate() {
+        f(d, src[(chunks.len() + i) * S]);
+    }
+}
+
 /// Strides (in elements) of a row-major tensor of `shape`.
 pub(crate) fn row_major_strides(shape: &[usize]) -> Vec<usize> {
     let mut st = vec![0usize; shape.len()];
@@ -201,5 +235,23 @@ mod tests {
     fn grain_keeps_small_kernels_whole() {
         assert_eq!(grain_for_bytes(4, 1000), 1000);
         assert_eq!(grain_for_bytes(1 << 20, 8), 1);
+    }
+
+    #[test]
+    fn zip_strided_reads_every_sth_value() {
+        let src: Vec<f32> = (0..20).map(|v| v as f32).collect();
+        for s in 1..5 {
+            // The longest destination the source allows, so the last chunk is cut short for
+            // most strides, and shorter ones.
+            let longest = (src.len() - 1) / s + 1;
+            for n in [0, 1, longest / 2, longest] {
+                let mut dst = vec![-1.0; n];
+                zip_strided(&mut dst, &src, s, |d, v| *d = v);
+                let want: Vec<f32> = (0..n).map(|i| (i * s) as f32).collect();
+                assert_eq!(dst, want, "stride {s}, {n} values");
+                zip_strided(&mut dst, &src, s, |d, v| *d += v);
+                assert_eq!(dst, want.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+            }
+        }
     }
 }

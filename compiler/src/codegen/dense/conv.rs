@@ -23,6 +23,7 @@ use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
     EpiStep,
 };
+use crate::codegen::strided::zip_strided;
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op};
@@ -329,8 +330,7 @@ impl ConvPlan {
                                 if s == 1 {
                                     inner.copy_from_slice(&plane[start..start + inner.len()]);
                                 } else {
-                                    let src = plane[start..].iter().step_by(s);
-                                    inner.iter_mut().zip(src).for_each(|(v, x)| *v = *x);
+                                    zip_strided(inner, &plane[start..], s, |v, x| *v = x);
                                 }
                             }
                             j += len;
@@ -392,8 +392,7 @@ impl ConvPlan {
                                     let src = &xp[start..start + yrow.len()];
                                     yrow.iter_mut().zip(src).for_each(|(v, x)| *v += wv * x);
                                 } else {
-                                    let src = xp[start..].iter().step_by(s);
-                                    yrow.iter_mut().zip(src).for_each(|(v, x)| *v += wv * x);
+                                    zip_strided(yrow, &xp[start..], s, |v, x| *v += wv * x);
                                 }
                             }
                         }

@@ -34,6 +34,7 @@ use super::{balance, Packing};
 use crate::codegen::dense::EpiStep;
 use crate::codegen::dense::{build_epilogue, f32_shape, grain_for, operand, result, unsupported};
 use crate::codegen::jit::Jit;
+use crate::codegen::strided::zip_strided;
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op, Tensor, TensorData};
@@ -135,19 +136,7 @@ impl Geometry {
                 if self.s[1] == 1 {
                     row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
                 } else {
-                    // Every `s`-th value: whole chunks of `s` (which the compiler vectorizes,
-                    // unlike `step_by`: the stride-2 copy of ResNet-50's downsampling convs took
-                    // about 1.7x as long), the last value apart when its chunk is cut short.
-                    let s = self.s[1];
-                    let dst = &mut row[first..end];
-                    let whole = (w - x0) / s;
-                    let (body, last) = dst.split_at_mut(dst.len().min(whole));
-                    body.iter_mut()
-                        .zip(srow[x0..].chunks_exact(s))
-                        .for_each(|(v, c)| *v = c[0]);
-                    if let Some(v) = last.first_mut() {
-                        *v = srow[x0 + whole * s];
-                    }
+                    zip_strided(&mut row[first..end], &srow[x0..], self.s[1], |v, x| *v = x);
                 }
             }
         }

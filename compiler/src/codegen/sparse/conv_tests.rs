@@ -251,6 +251,8 @@ fn pointwise_stride_1() {
     check_case(Case::new(13, 3, 9, 1, 1, 0), 2);
     // Wide rows (more than 12 vectors per grid row): 21 x 21 = 441 pixels.
     check_case(Case::new(6, 9, 21, 1, 1, 0), 3);
+    // 49 pixels: one tile of 13 vectors, the last overlapping its neighbour.
+    check_case(Case::new(6, 5, 7, 1, 1, 0), 23);
 }
 
 #[test]
@@ -268,6 +270,8 @@ fn stride_2() {
     check_case(Case::new(5, 6, 9, 3, 2, 1), 8);
     check_case(Case::new(7, 5, 10, 1, 2, 0), 9);
     check_case(Case::new(3, 5, 15, 3, 2, 0), 10);
+    // A 7 x 7 grid: one tile of 7 rows x 2 vectors.
+    check_case(Case::new(5, 4, 14, 3, 2, 1), 24);
 }
 
 #[test]
@@ -414,10 +418,18 @@ fn empty_rows() {
 
 #[test]
 fn tilings_cover_their_rows() {
-    for cols in 1..80 {
-        let t = tiling(3, cols);
-        assert!(t.width <= cols && t.r <= 3 && t.r >= 1, "{t:?}");
-        assert!(t.r * t.cols.len() <= 12, "{t:?}");
+    for (rows, cols) in [1, 3, 7]
+        .into_iter()
+        .flat_map(|r| (1..80).map(move |c| (r, c)))
+    {
+        let t = tiling(rows, cols);
+        assert!(t.width <= cols && t.r <= rows && t.r >= 1, "{t:?}");
+        // At most 12 accumulators, or 14 in one tile covering a small grid.
+        let accs = t.r * t.cols.len();
+        assert!(
+            accs <= 12 || (accs <= 14 && t.r == rows && t.width == cols),
+            "{t:?}"
+        );
         let lane = if t.vector { 4 } else { 1 };
         assert!(t.cols.iter().all(|&c| c + lane <= t.width), "{t:?}");
         // A tile's accumulators cover its width.
@@ -427,6 +439,9 @@ fn tilings_cover_their_rows() {
         }
         assert!(seen.iter().all(|&s| s), "{t:?}");
     }
+    // ResNet-50's last stage: a 7x7 grid and a flat one of 49 pixels are one tile each.
+    assert_eq!((tiling(7, 7).r, tiling(7, 7).cols), (7, vec![0, 3]));
+    assert_eq!((tiling(1, 49).r, tiling(1, 49).cols.len()), (1, 13));
 }
 
 #[test]

@@ -16,8 +16,11 @@
 //! pixels as output channels (early layers) and, on the im2col path, also while it has enough
 //! panels to share ([`MIN_IM2COL_PANELS`]): splitting channels there would make every chunk
 //! rebuild the same im2col block. Late layers split [`CHANNEL_UNIT`] channels at a time;
-//! depthwise splits channels one by one. Spatial axes are padded to three with unit sizes so one
-//! code path serves every rank.
+//! depthwise splits channels one by one. Batches of images with fewer than [`BATCH_PIXELS`]
+//! output pixels (the digits CNN's 8 x 8 and 4 x 4 maps) split images instead: the im2col blocks
+//! of several images, gathered through an offset table built at lowering, sit side by side and
+//! make one GEMM. Spatial axes are padded to three with unit sizes so one code path serves every
+//! rank.
 
 use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
@@ -40,6 +43,9 @@ const MIN_PIXEL_BLOCK: usize = 64;
 /// Output pixels per pixel unit: the row count of the `gemm` crate's f32 microkernel (AVX2 + FMA).
 const PIXEL_PANEL: usize = 16;
 
+/// Images with fewer output pixels than this are batched into one GEMM ([`Split::Images`]).
+const BATCH_PIXELS: usize = 128;
+
 /// Output channels per channel unit of a GEMM path.
 const CHANNEL_UNIT: usize = 8;
 
@@ -61,6 +67,10 @@ pub(crate) enum Split {
     Pixels,
     /// Units of `unit` output channels (all pixels).
     Channels,
+    /// Units of one image. Images of few pixels are batched: the im2col blocks of several images
+    /// side by side make one GEMM wide enough to run at speed, instead of one small GEMM (and
+    /// one packing of `W`) per image.
+    Images,
 }
 
 thread_local! {
@@ -98,6 +108,9 @@ pub(crate) struct ConvPlan {
     unit: usize,
     /// Most pixels per im2col block (a multiple of [`PIXEL_PANEL`]).
     pixel_block: usize,
+    /// [`Split::Images`]: the im2col block of one image as offsets into the image followed by one
+    /// zero (`c_in * p_in` addresses the zero), `kg x p_out` of them.
+    gather: Vec<u32>,
     x: usize,
     w: usize,
     epi: Vec<EpiStep>,
@@ -147,6 +160,7 @@ impl ConvPlan {
         match self.split {
             Split::Pixels => self.p_out(),
             Split::Channels => self.c_out,
+            Split::Images => 1,
         }
     }
     /// Units of the parallel dimension per image.
@@ -158,6 +172,32 @@ impl ConvPlan {
     fn set_split(&mut self) {
         let (p_out, c_out) = (self.p_out(), self.c_out);
         let panels = p_out.div_ceil(PIXEL_PANEL);
+        let kg = (self.cin_g() * self.kk()).max(1);
+        self.pixel_block =
+            ((SCRATCH_FLOATS / kg).max(MIN_PIXEL_BLOCK) / PIXEL_PANEL).max(1) * PIXEL_PANEL;
+        let image = self.c_in * self.p_in();
+        if self.path != Path::Depthwise
+            && self.group == 1
+            && self.n > 1
+            && p_out < BATCH_PIXELS
+            && image < 1 << 24
+        {
+            (self.split, self.unit) = (Split::Images, 1);
+            // The im2col of an image whose values are their own positions plus one (exact in
+            // f32 below 2^24): padding comes out as zero.
+            let ids: Vec<f32> = (1..=image).map(|i| i as f32).collect();
+            let mut cols = vec![0.0f32; kg * p_out];
+            // SAFETY: `ids` holds the `c_in` input planes of one image.
+            unsafe { self.im2col(ids.as_ptr(), 0, p_out, p_out, &mut cols) };
+            // Every offset is at most `image` (the values are 0 or positions plus one), which
+            // `images` relies on to read without bounds checks.
+            self.gather = cols
+                .iter()
+                .map(|&v| if v == 0.0 { image } else { v as usize - 1 }.min(image) as u32)
+                .collect();
+            return;
+        }
+        self.gather = Vec::new();
         let pixels = match self.path {
             Path::Depthwise => false,
             Path::Pointwise => p_out >= c_out,
@@ -170,9 +210,6 @@ impl ConvPlan {
         } else {
             (Split::Channels, CHANNEL_UNIT)
         };
-        let kg = (self.cin_g() * self.kk()).max(1);
-        self.pixel_block =
-            ((SCRATCH_FLOATS / kg).max(MIN_PIXEL_BLOCK) / PIXEL_PANEL).max(1) * PIXEL_PANEL;
     }
 
     /// Computes units `begin..end` of `n x dim`.
@@ -180,6 +217,10 @@ impl ConvPlan {
     /// # Safety
     /// `args` must hold the buffers the plan was built for.
     unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
+        if self.split == Split::Images {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.images(args, begin, end.min(self.n)) };
+        }
         let (d, extent) = (self.dim(), self.extent());
         if d == 0 {
             return;
@@ -193,7 +234,7 @@ impl ConvPlan {
             let range = (lo * self.unit, (hi * self.unit).min(extent));
             let (c, p) = match self.split {
                 Split::Channels => (range, (0, self.p_out())),
-                Split::Pixels => ((0, self.c_out), range),
+                Split::Pixels | Split::Images => ((0, self.c_out), range),
             };
             // SAFETY: forwarded from the caller.
             unsafe {
@@ -239,7 +280,9 @@ impl ConvPlan {
                             scratch.resize(kg * cols, 0.0);
                         }
                         // SAFETY: the group's channels of image `b` are inside `X`.
-                        unsafe { self.im2col(x.add(x_g), q, cols, &mut scratch[..kg * cols]) };
+                        unsafe {
+                            self.im2col(x.add(x_g), q, cols, cols, &mut scratch[..kg * cols])
+                        };
                         (scratch.as_ptr(), cols)
                     };
                     let offset = (b * self.c_out + cl) * p_out + q;
@@ -279,16 +322,106 @@ impl ConvPlan {
         });
     }
 
-    /// Fills `dst` (`cin_g * K` rows of `cols` values) with the inputs under output pixels
-    /// `q..q + cols` of one group; `x` points at the group's first input channel.
+    /// Images `b0..b1` (group 1), batched: the im2col blocks of up to [`SCRATCH_FLOATS`] worth
+    /// of images side by side (gathered through the plan's offset table: the row walk of
+    /// `im2col` costs more than the copy on rows of a few pixels), one GEMM into a scratch
+    /// result, then each image's channels copied into the NCHW result and its epilogue applied.
+    ///
+    /// # Safety
+    /// As [`ConvPlan::run`].
+    unsafe fn images(&self, args: &[*mut u8], b0: usize, b1: usize) {
+        let (p_out, c_out) = (self.p_out(), self.c_out);
+        let kg = self.c_in * self.kk();
+        let image = self.c_in * self.p_in();
+        let x = args[self.x] as *const f32;
+        let w = args[self.w] as *const f32;
+        let out = args[self.out] as *mut f32;
+        let per_group = (SCRATCH_FLOATS / (kg * p_out).max(1)).clamp(1, (b1 - b0).max(1));
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut b = b0;
+            while b < b1 {
+                let g = per_group.min(b1 - b);
+                let cols = g * p_out;
+                if scratch.len() < (kg + c_out) * cols + image + 1 {
+                    scratch.resize((kg + c_out) * cols + image + 1, 0.0);
+                }
+                let (xs, rest) = scratch.split_at_mut(kg * cols);
+                let (ys, img) = rest.split_at_mut(c_out * cols);
+                for i in 0..g {
+                    // SAFETY: image `b + i` is inside `X`.
+                    let src = unsafe { std::slice::from_raw_parts(x.add((b + i) * image), image) };
+                    img[..image].copy_from_slice(src);
+                    img[image] = 0.0;
+                    let img = &img[..=image];
+                    for (row, idx) in xs
+                        .chunks_exact_mut(cols)
+                        .zip(self.gather.chunks_exact(p_out))
+                    {
+                        let dst = &mut row[i * p_out..(i + 1) * p_out];
+                        // SAFETY: every offset of the table is at most `image` (set_split).
+                        dst.iter_mut()
+                            .zip(idx)
+                            .for_each(|(d, &k)| *d = unsafe { *img.get_unchecked(k as usize) });
+                    }
+                }
+                // SAFETY: `W` is `c_out x kg`, the scratch blocks are `kg x cols` and
+                // `c_out x cols`, all row-major.
+                unsafe {
+                    sgemm(
+                        c_out,
+                        kg,
+                        cols,
+                        1.0,
+                        w,
+                        kg as isize,
+                        1,
+                        xs.as_ptr(),
+                        cols as isize,
+                        1,
+                        0.0,
+                        ys.as_mut_ptr(),
+                        cols as isize,
+                        1,
+                    );
+                }
+                for i in 0..g {
+                    let offset = (b + i) * c_out * p_out;
+                    for c in 0..c_out {
+                        let src = &ys[c * cols + i * p_out..][..p_out];
+                        // SAFETY: image `b + i` is this chunk's part of the result.
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(out.add(offset + c * p_out), p_out)
+                        };
+                        dst.copy_from_slice(src);
+                    }
+                    let block = Block {
+                        offset,
+                        rows: c_out,
+                        cols: p_out,
+                        ld: p_out,
+                        ch0: 0,
+                        channel_rows: true,
+                    };
+                    // SAFETY: the block is this chunk's part of the result.
+                    unsafe { apply_epilogue(&self.epi, args, out, &block) };
+                }
+                b += g;
+            }
+        });
+    }
+
+    /// Fills `dst` (`cin_g * K` rows of `cols` values, rows `ld` apart) with the inputs under
+    /// output pixels `q..q + cols` of one group; `x` points at the group's first input channel.
     ///
     /// # Safety
     /// `x` must hold `cin_g` input planes.
-    unsafe fn im2col(&self, x: *const f32, q: usize, cols: usize, dst: &mut [f32]) {
+    unsafe fn im2col(&self, x: *const f32, q: usize, cols: usize, ld: usize, dst: &mut [f32]) {
         let [y0, y1, y2] = self.y_sp;
         let [x0, x1, x2] = self.x_sp;
         let [k0, k1, k2] = self.k;
         let p_in = self.p_in();
+        let start = (q % y2, (q / y2) % y1, q / (y1 * y2));
         let mut r = 0;
         for ci in 0..self.cin_g() {
             // SAFETY: channel `ci` of the group is inside `X`.
@@ -296,16 +429,15 @@ impl ConvPlan {
             for kd in 0..k0 {
                 for kh in 0..k1 {
                     for kw in 0..k2 {
-                        let row = &mut dst[r * cols..(r + 1) * cols];
+                        let row = &mut dst[r * ld..r * ld + cols];
                         r += 1;
                         let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
                         let (wlo, whi) = valid_range(y2, self.stride[2], off_w, x2);
+                        // The output position of pixel `q`, then stepped row by row (no
+                        // division per row: images of a few pixels have rows of a few values).
+                        let (mut ow, mut oh, mut od) = start;
                         let mut j = 0;
-                        let mut pix = q;
                         while j < cols {
-                            let ow = pix % y2;
-                            let oh = (pix / y2) % y1;
-                            let od = pix / (y1 * y2);
                             let len = (y2 - ow).min(cols - j);
                             let seg = &mut row[j..j + len];
                             let id = (od * self.stride[0] + kd * self.dil[0]) as i64
@@ -319,22 +451,27 @@ impl ConvPlan {
                                 let (lo, hi) = (wlo.clamp(ow, ow + len), whi.clamp(ow, ow + len));
                                 seg[..lo - ow].fill(0.0);
                                 seg[hi - ow..].fill(0.0);
-                                if hi == lo {
-                                    j += len;
-                                    pix += len;
-                                    continue;
-                                }
-                                let s = self.stride[2];
-                                let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
-                                let inner = &mut seg[lo - ow..hi - ow];
-                                if s == 1 {
-                                    inner.copy_from_slice(&plane[start..start + inner.len()]);
-                                } else {
-                                    zip_strided(inner, &plane[start..], s, |v, x| *v = x);
+                                if hi > lo {
+                                    let s = self.stride[2];
+                                    let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
+                                    let inner = &mut seg[lo - ow..hi - ow];
+                                    if s == 1 {
+                                        inner.copy_from_slice(&plane[start..start + inner.len()]);
+                                    } else {
+                                        zip_strided(inner, &plane[start..], s, |v, x| *v = x);
+                                    }
                                 }
                             }
                             j += len;
-                            pix += len;
+                            ow += len;
+                            if ow == y2 {
+                                ow = 0;
+                                oh += 1;
+                                if oh == y1 {
+                                    oh = 0;
+                                    od += 1;
+                                }
+                            }
                         }
                     }
                 }
@@ -480,9 +617,10 @@ pub fn lower_conv_path(
     let flops_per_unit = match plan.split {
         Split::Channels => 2 * plan.cin_g() * plan.kk() * plan.p_out() * plan.unit,
         Split::Pixels => 2 * plan.cin_g() * plan.kk() * plan.c_out * plan.unit,
+        Split::Images => 2 * plan.cin_g() * plan.kk() * plan.c_out * plan.p_out(),
     };
     let min_units = match (plan.split, plan.path) {
-        (_, Path::Depthwise) => 1,
+        (_, Path::Depthwise) | (Split::Images, _) => 1,
         (Split::Channels, _) => MIN_CHUNK_CHANNELS / plan.unit,
         (Split::Pixels, _) => MIN_CHUNK_PIXELS / plan.unit,
     };
@@ -633,6 +771,7 @@ pub(crate) fn build_plan(
         split: Split::Pixels,
         unit: 1,
         pixel_block: PIXEL_PANEL,
+        gather: Vec::new(),
         x: 0,
         w: 1,
         epi,

@@ -101,6 +101,13 @@ fn cases() -> Vec<C> {
             ..c(&[1, 5, 7, 7], &[3, 5, 1, 1], 1, Im2col)
         },
         c(&[2, 5, 4, 3], &[7, 5, 1, 1], 1, Pointwise),
+        // Images of few pixels batched into one GEMM, in groups of two (the im2col block of
+        // one image is 1350 x 36 floats) with a last group of one.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[5, 150, 6, 6], &[7, 150, 3, 3], 1, Im2col)
+        },
+        c(&[6, 9, 3, 4], &[11, 9, 1, 1], 1, Pointwise),
         c(&[1, 4, 5, 5], &[6, 2, 1, 1], 2, Pointwise),
         c(&[1, 6, 2, 1], &[40, 6, 1, 1], 1, Pointwise),
         c(&[2, 6, 2, 3], &[43, 6, 1, 1], 1, Pointwise),
@@ -247,5 +254,42 @@ fn splits_resnet50_shapes_as_intended() {
         let node = env.node_shape(op, vec![Some(x), Some(w), None], &[1, co, o, o]);
         let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
         assert_eq!(plan.split_kind(), (split, unit), "{ci}>{co} {hw} {k}x{k}");
+    }
+}
+
+#[test]
+fn batches_images_of_few_pixels() {
+    // `(batch, input channels, output channels, size, kernel, pad, group)` and whether images are
+    // batched: the digits CNN at batch 256 (8 x 8 and 4 x 4 images) is, one image or a grouped
+    // or depthwise conv or 128 output pixels and more are not.
+    let shapes = [
+        (256, 32, 64, 8, 3, 1, 1, true),
+        (256, 64, 128, 4, 3, 1, 1, true),
+        (256, 64, 128, 4, 1, 0, 1, true),
+        (1, 32, 64, 8, 3, 1, 1, false),
+        (256, 32, 64, 8, 3, 1, 2, false),
+        (256, 32, 32, 8, 3, 1, 32, false),
+        (4, 16, 16, 12, 3, 1, 1, false),
+    ];
+    for (n, ci, co, hw, k, pad, group, batched) in shapes {
+        let mut env = Env::new();
+        let x = env.input_shape(&[n, ci, hw, hw]);
+        let w = env.weight_shape(&[co, ci / group, k, k]);
+        let op = Op::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: vec![],
+            group: group as i64,
+            kernel_shape: vec![],
+            pads: vec![pad as i64; 4],
+            strides: vec![],
+        };
+        let o = hw + 2 * pad - k + 1;
+        let node = env.node_shape(op, vec![Some(x), Some(w), None], &[n, co, o, o]);
+        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+        let images = plan.split_kind().0 == Split::Images;
+        assert_eq!(
+            images, batched,
+            "{n} x {ci}>{co} {hw} {k}x{k} group {group}"
+        );
     }
 }

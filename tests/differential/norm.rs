@@ -3,7 +3,7 @@
 //! axis and the `coerce_2d` form.
 
 use crate::diff_tests;
-use crate::gen::{dims, floats, subset, whole_floats};
+use crate::gen::{dims, dims_upto, floats, subset, whole_floats};
 use crate::harness::{Builder, Case};
 use proptest::prelude::*;
 use sparsec_ir::Op;
@@ -110,24 +110,32 @@ fn rms_norm() -> impl Strategy<Value = Case> {
     })
 }
 
-/// `Lrn` across the channels of an `[N, C, H, W]` input, odd sizes.
+/// `Lrn` across the channels of an `[N, C, H, W]` input: sizes 1 to 6, the exponents the native
+/// kernel takes apart (0.75, 0.5, 1) and any other, planes small and larger than one work unit
+/// (256 pixels) of the kernel.
 fn lrn() -> impl Strategy<Value = Case> {
     (
-        dims(4, 4),
+        prop_oneof![
+            dims(4, 4),
+            dims_upto(3, 3, 6).prop_map(|mut d: Vec<usize>| {
+                d.push(90);
+                d
+            })
+        ],
         any::<u64>(),
-        0usize..3,
+        1i64..7,
         1e-4f32..1e-2,
-        0.5f32..1.0,
+        prop_oneof![Just(0.75f32), Just(0.5), Just(1.0), 0.5f32..1.0],
         1.0f32..2.0,
     )
-        .prop_map(|(s, seed, half, alpha, beta, bias)| {
+        .prop_map(|(s, seed, size, alpha, beta, bias)| {
             let mut b = Builder::new();
             let x = b.input(floats(seed, &s, -3.0, 3.0));
             let op = Op::Lrn {
                 alpha,
                 beta,
                 bias,
-                size: 2 * half as i64 + 1,
+                size,
             };
             let r = b.node1(op, vec![Some(x)]);
             b.finish(vec![r]).tol(1e-4, 1e-4)

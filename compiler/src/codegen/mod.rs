@@ -7,6 +7,7 @@
 //! - `jit` + `elementwise`: Cranelift-emitted kernels specialized on concrete shapes and strides;
 //! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
 //! - `pool`: f32 2-D max/average pools and global pools as shape-specialized host kernels;
+//! - `norm` and `lrn`: softmax / layer-norm rows and LRN across channels as host kernels;
 //! - `movement` and `select`: data movement (reshape family, transpose, expand, gather) and
 //!   selection (where, is-NaN, boolean logic) of any element type as host kernels over the row
 //!   walks of `strided`;
@@ -20,6 +21,7 @@ pub mod jit;
 pub mod layout;
 pub mod local;
 pub mod lower;
+pub mod lrn;
 pub mod movement;
 pub mod norm;
 pub mod pool;

@@ -178,6 +178,18 @@ fn concat() -> impl Strategy<Value = Case> {
         })
 }
 
+/// `Concat` of two inputs whose result (1 MB) splits over threads in 16 KiB blocks, so a
+/// thread's range starts inside an input's run of a row, at a random point of the last axis.
+fn concat_large() -> impl Strategy<Value = Case> {
+    (any::<u64>(), 6000usize..8000).prop_map(|(seed, w)| {
+        let mut b = Builder::new();
+        let x = b.input(floats(seed, &[3, 5, w], -5.0, 5.0));
+        let y = b.input(floats(seed + 1, &[3, 7, w], -5.0, 5.0));
+        let r = b.node1(Op::Concat { axis: 1 }, vec![Some(x), Some(y)]);
+        b.finish(vec![r])
+    })
+}
+
 /// `Split` along a random axis by a sizes operand or into `num_outputs` parts.
 fn split() -> impl Strategy<Value = Case> {
     (
@@ -428,6 +440,7 @@ diff_tests! {
     squeeze_empty_axes => "squeeze", N, squeeze(true);
     unsqueeze_axes => "unsqueeze", N, unsqueeze();
     concat_inputs => "concat", N, concat();
+    concat_large_blocks => "concat", 3, concat_large();
     split_parts => "split", N, split();
     slice_steps => "slice", 24, slice();
     expand_shape => "expand", N, expand();

@@ -1,6 +1,6 @@
 //! Native data-movement kernels for any element type: the reshape family (`Reshape`, `Flatten`,
-//! `Squeeze`, `Unsqueeze`, `Identity`) as a block copy, `Transpose` and `Expand` as strided row
-//! copies, and `Gather` as a copy of the picked slices.
+//! `Squeeze`, `Unsqueeze`, `Identity`) and `Concat` as block copies, `Transpose` and `Expand` as
+//! strided row copies, and `Gather` as a copy of the picked slices.
 //!
 //! Each is a [`Kernel::Host`] closure specialized on the shapes known at compile time; the
 //! builders check element types, shapes and attributes, so the kernels trust their buffers. The
@@ -65,6 +65,7 @@ pub fn lower_movement(
             lower_strided(graph, n, &out, st, "expand")
         }
         Op::Gather { axis } => lower_gather(graph, n, *axis, errors),
+        Op::Concat { axis } => lower_concat(graph, n, *axis),
         _ => Err(unsupported(graph, n, "not a data-movement op")),
     }
 }
@@ -139,6 +140,81 @@ fn lower_copy(graph: &Graph, n: NodeId) -> Result<LoweredKernel, CodegenError> {
         work,
         grain: grain_for_bytes(2 * BLOCK, work),
         op: graph.node(n).op.name().to_string(),
+        layout: "dense".into(),
+    })
+}
+
+/// `Concat` as a block copy of the result: each output row (one index of the axes before `axis`)
+/// is the inputs' rows side by side, so a range of result bytes maps to runs of input bytes.
+fn lower_concat(graph: &Graph, n: NodeId, axis: i64) -> Result<LoweredKernel, CodegenError> {
+    let node = graph.node(n);
+    let yv = result(graph, n)?;
+    let (d, sy) = typed_shape(graph, n, yv)?;
+    let r = sy.len() as i64;
+    let ax = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&ax) {
+        return Err(unsupported(graph, n, format!("axis {axis} of rank {r}")));
+    }
+    let ax = ax as usize;
+    let inner = numel(graph, n, &sy[ax + 1..])? * d.size_bytes();
+    let outer = numel(graph, n, &sy[..ax])?;
+    let mut args = Vec::new();
+    // Bytes of one row of each input, and where they start in a result row.
+    let (mut chunks, mut starts, mut row) = (Vec::new(), Vec::new(), 0usize);
+    for &v in &node.inputs {
+        let v = v.ok_or_else(|| unsupported(graph, n, "a missing input"))?;
+        let (dv, sv) = typed_shape(graph, n, v)?;
+        let same = sv.len() == sy.len()
+            && sv
+                .iter()
+                .zip(&sy)
+                .enumerate()
+                .all(|(i, (a, b))| i == ax || a == b);
+        if dv != d || !same {
+            return Err(unsupported(
+                graph,
+                n,
+                format!("input {dv}{sv:?} does not fit the result {d}{sy:?}"),
+            ));
+        }
+        args.push(Arg::Value(v));
+        starts.push(row);
+        chunks.push(sv[ax] * inner);
+        row += sv[ax] * inner;
+    }
+    if row != sy[ax] * inner {
+        return Err(unsupported(
+            graph,
+            n,
+            format!("inputs do not add up to {sy:?}"),
+        ));
+    }
+    args.push(Arg::Value(yv));
+    let (ins, bytes) = (chunks.len(), outer * row);
+    let work = bytes.div_ceil(BLOCK);
+    let kernel = Kernel::Host(Box::new(move |p: &[*mut u8], begin, end| {
+        let (mut pos, hi) = ((begin * BLOCK).min(bytes), (end * BLOCK).min(bytes));
+        while pos < hi {
+            let (o, at) = (pos / row, pos % row);
+            // The input whose run holds byte `at` of the row (empty inputs hold none).
+            let i = starts.partition_point(|&s| s <= at) - 1;
+            let i = (i..ins).find(|&i| at < starts[i] + chunks[i]).unwrap_or(i);
+            let off = at - starts[i];
+            let len = (chunks[i] - off).min(hi - pos);
+            // SAFETY: input `i` holds `outer` rows of `chunks[i]` bytes and the result `outer`
+            // rows of `row` bytes (the graph's types); each call writes only its own bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(p[i].add(o * chunks[i] + off), p[ins].add(pos), len)
+            };
+            pos += len;
+        }
+    }));
+    Ok(LoweredKernel {
+        kernel,
+        args,
+        work,
+        grain: grain_for_bytes(2 * BLOCK, work),
+        op: "concat".into(),
         layout: "dense".into(),
     })
 }

@@ -18,7 +18,7 @@ use super::jit::Jit;
 use super::layout::{lower_sparse_conv_group, lower_sparse_matmul, LayerKind, LayoutPlan};
 use super::sparse::Packing;
 use super::{
-    dense, elementwise, lrn, movement, norm, pool, select, Arg, CodegenError, Epilogue,
+    batchnorm, dense, elementwise, lrn, movement, norm, pool, select, Arg, CodegenError, Epilogue,
     LoweredKernel,
 };
 use sparsec_ir::{DType, Graph, NodeId, Op, ValueDef, ValueId};
@@ -287,6 +287,9 @@ fn lower_group(
         return Ok((vec![n], vec![k]));
     }
     if let Ok(k) = lrn::lower_lrn(graph, n) {
+        return Ok((vec![n], vec![k]));
+    }
+    if let Ok(k) = batchnorm::lower_batchnorm(graph, n) {
         return Ok((vec![n], vec![k]));
     }
     if let Ok(k) = movement::lower_movement(graph, n, errors) {

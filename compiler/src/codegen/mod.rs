@@ -7,12 +7,14 @@
 //! - `jit` + `elementwise`: Cranelift-emitted kernels specialized on concrete shapes and strides;
 //! - `dense`: Gemm/MatMul/Conv through a dense GEMM library, with the epilogue applied per chunk;
 //! - `pool`: f32 2-D max/average pools and global pools as shape-specialized host kernels;
-//! - `norm` and `lrn`: softmax / layer-norm rows and LRN across channels as host kernels;
+//! - `norm`, `lrn` and `batchnorm`: softmax / layer-norm rows, LRN across channels and unfolded
+//!   inference batch normalization as host kernels;
 //! - `movement` and `select`: data movement (reshape family, transpose, expand, gather) and
 //!   selection (where, is-NaN, boolean logic) of any element type as host kernels over the row
 //!   walks of `strided`;
 //! - anything else falls back to a host kernel that calls the reference interpreter.
 
+pub mod batchnorm;
 pub mod bytes;
 pub mod dense;
 pub mod elementwise;

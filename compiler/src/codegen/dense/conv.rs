@@ -34,7 +34,7 @@ use sparsec_runtime::dense::sgemm;
 use sparsec_runtime::Kernel;
 use std::cell::RefCell;
 
-/// Target size of the im2col block in floats (512 KiB, the L2 of one core here).
+/// Target size of the im2col block in floats (512 KiB, half the 1 MiB L2 of one core here).
 const SCRATCH_FLOATS: usize = 1 << 17;
 
 /// Fewest output pixels per im2col block, so each GEMM stays wide enough to run at speed.

@@ -46,6 +46,10 @@ const PIXEL_PANEL: usize = 16;
 /// Images with fewer output pixels than this are batched into one GEMM ([`Split::Images`]).
 const BATCH_PIXELS: usize = 128;
 
+/// Most entries of a [`Split::Images`] offset table (4 MiB; ResNet-50's 7x7 3x3 conv needs
+/// 0.2 M).
+const MAX_GATHER: usize = 1 << 20;
+
 /// Output channels per channel unit of a GEMM path.
 const CHANNEL_UNIT: usize = 8;
 
@@ -181,6 +185,7 @@ impl ConvPlan {
             && self.n > 1
             && p_out < BATCH_PIXELS
             && image < 1 << 24
+            && kg * p_out <= MAX_GATHER
         {
             (self.split, self.unit) = (Split::Images, 1);
             // The im2col of an image whose values are their own positions plus one (exact in

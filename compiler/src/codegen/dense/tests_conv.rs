@@ -261,7 +261,7 @@ fn splits_resnet50_shapes_as_intended() {
 fn batches_images_of_few_pixels() {
     // `(batch, input channels, output channels, size, kernel, pad, group)` and whether images are
     // batched: the digits CNN at batch 256 (8 x 8 and 4 x 4 images) is, one image or a grouped
-    // or depthwise conv or 128 output pixels and more are not.
+    // or depthwise conv or 128 output pixels and more or an offset table over the cap are not.
     let shapes = [
         (256, 32, 64, 8, 3, 1, 1, true),
         (256, 64, 128, 4, 3, 1, 1, true),
@@ -270,6 +270,9 @@ fn batches_images_of_few_pixels() {
         (256, 32, 64, 8, 3, 1, 2, false),
         (256, 32, 32, 8, 3, 1, 32, false),
         (4, 16, 16, 12, 3, 1, 1, false),
+        // An offset table of 9216 x 121 entries is over the cap.
+        (2, 1024, 8, 11, 3, 1, 1, false),
+        (2, 1024, 8, 10, 3, 1, 1, true),
     ];
     for (n, ci, co, hw, k, pad, group, batched) in shapes {
         let mut env = Env::new();

@@ -196,9 +196,9 @@ fn lower_concat(graph: &Graph, n: NodeId, axis: i64) -> Result<LoweredKernel, Co
         let (mut pos, hi) = ((begin * BLOCK).min(bytes), (end * BLOCK).min(bytes));
         while pos < hi {
             let (o, at) = (pos / row, pos % row);
-            // The input whose run holds byte `at` of the row (empty inputs hold none).
+            // The input whose run holds byte `at` of the row: the last one starting at or
+            // before it (an empty input starts where the next one does, so it is never last).
             let i = starts.partition_point(|&s| s <= at) - 1;
-            let i = (i..ins).find(|&i| at < starts[i] + chunks[i]).unwrap_or(i);
             let off = at - starts[i];
             let len = (chunks[i] - off).min(hi - pos);
             // SAFETY: input `i` holds `outer` rows of `chunks[i]` bytes and the result `outer`

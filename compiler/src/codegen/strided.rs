@@ -17,25 +17,18 @@ pub(crate) fn grain_for_bytes(bytes_per_unit: usize, units: usize) -> usize {
 }
 
 /// Calls `f(&mut dst[i], src[i * s])` for every `i` of `dst` (`src` holds at least
-/// `(dst.len() - 1) * s + 1` values). Whole chunks of `s` values are walked, the last value
-/// apart when its chunk is cut short, and stride 2 (every downsampling convolution and pool of
-/// the usual CNNs) with the stride known to the compiler, which then vectorizes the loop:
-/// `step_by` ran a stride-2 copy about 1.7x as long.
+/// `(dst.len() - 1) * s + 1` values). Stride 2 (every downsampling convolution and pool of the
+/// usual CNNs) walks whole chunks of 2 with the stride known to the compiler, which then
+/// vectorizes the loop (`step_by` ran a stride-2 copy about 1.7x as long); other strides index.
 #[inline(always)]
 pub(crate) fn zip_strided(dst: &mut [f32], src: &[f32], s: usize, f: impl Fn(&mut f32, f32)) {
     match s {
         0 | 1 => dst.iter_mut().zip(src).for_each(|(d, &v)| f(d, v)),
         2 => zip_chunks::<2>(dst, src, f),
-        _ => {
-            let whole = src.len() / s;
-            let (body, last) = dst.split_at_mut(dst.len().min(whole));
-            body.iter_mut()
-                .zip(src.chunks_exact(s))
-                .for_each(|(d, c)| f(d, c[0]));
-            for (i, d) in last.iter_mut().enumerate() {
-                f(d, src[(whole + i) * s]);
-            }
-        }
+        _ => dst
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, d)| f(d, src[i * s])),
     }
 }
 

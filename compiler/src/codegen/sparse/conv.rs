@@ -190,18 +190,15 @@ pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
         };
     }
     let nv = cols.div_ceil(4);
-    if nv <= MAX_ACCS || nv * rows <= WHOLE_GRID_ACCS {
+    let whole = nv * rows <= WHOLE_GRID_ACCS;
+    if nv <= MAX_ACCS || whole {
         // Whole rows: vectors at 0, 4, ..., the last one ending at the row's end; the whole grid
         // in one tile when it is small, so every nonzero is read once per channel.
         let mut starts: Vec<usize> = (0..nv - 1).map(|v| 4 * v).collect();
         starts.push(cols - 4);
         return Tiling {
             grid: [rows, cols],
-            r: if nv * rows <= WHOLE_GRID_ACCS {
-                rows
-            } else {
-                rows_per_tile(rows, nv)
-            },
+            r: if whole { rows } else { rows_per_tile(rows, nv) },
             cols: starts,
             vector: true,
             width: cols,

@@ -32,6 +32,10 @@ pub(super) fn xt_vector(cols: usize, stride: usize, v: usize) -> (i64, i64) {
 /// Columns of `X` transposed per block (the inner loop reads `X` contiguously along them).
 const BLOCK: usize = 64;
 
+/// Columns of `X` per step of a full tile: 16 rows of `X` times 8 columns are read as eight-float
+/// runs and written as 8 whole cache lines of the tile.
+const STEP: usize = 8;
+
 /// A host kernel with `args = [x, xt]`, `x` = `X [batch x cols]` and `xt` = the batch-tiled
 /// `X^T` (`cols * xt_stride(batch)` elements); its parallel dimension is `0..cols` (rows of
 /// `X^T`).
@@ -41,10 +45,51 @@ pub fn transpose_kernel(batch: usize, cols: usize) -> Kernel {
         move |args: &[*mut u8], begin: usize, end: usize| {
             let (x, xt) = (args[0] as *const f32, args[1] as *mut f32);
             let end = end.min(cols);
+            // Full tiles (every batch row exists): blocks of 16 x STEP through registers.
+            let full = batch / TILE;
+            for t in 0..full {
+                let mut k = begin;
+                while k + STEP <= end {
+                    let mut block = [[0.0f32; STEP]; TILE];
+                    for (j, row) in block.iter_mut().enumerate() {
+                        // SAFETY: `x` holds `batch x cols` elements (the kernel's contract),
+                        // `TILE * t + j < batch` and `k + STEP <= cols`.
+                        let src = unsafe {
+                            std::slice::from_raw_parts(x.add((TILE * t + j) * cols + k), STEP)
+                        };
+                        row.copy_from_slice(src);
+                    }
+                    for c in 0..STEP {
+                        // SAFETY: `xt` holds `cols x stride` elements; full tile `t` holds
+                        // `cols x TILE` of them from `cols * TILE * t`, and `k + c < cols`
+                        // is this call's row alone.
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                xt.add(cols * TILE * t + (k + c) * TILE),
+                                TILE,
+                            )
+                        };
+                        for (d, row) in dst.iter_mut().zip(&block) {
+                            *d = row[c];
+                        }
+                    }
+                    k += STEP;
+                }
+                for k in k..end {
+                    for j in 0..TILE {
+                        // SAFETY: as above, one element at a time.
+                        unsafe {
+                            *xt.add(cols * TILE * t + k * TILE + j) =
+                                *x.add((TILE * t + j) * cols + k)
+                        };
+                    }
+                }
+            }
+            // The last, partial tile (rows past the batch are zeros).
             let mut k0 = begin;
             while k0 < end {
                 let k1 = (k0 + BLOCK).min(end);
-                for bi in 0..stride {
+                for bi in TILE * full..stride {
                     let t = bi / TILE;
                     let width = TILE.min(stride - TILE * t);
                     let base = cols * TILE * t + bi % TILE;

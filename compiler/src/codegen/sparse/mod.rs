@@ -353,14 +353,24 @@ pub fn compile(
                 balance(rows, unit_target(total, spec.batch), cost)
             };
             s.units = blob.section(u32s(&units));
+            // Batch products read a row of `X^T` per nonzero: scattered, not in column order.
+            let scattered = strategy == Strategy::Loop && spec.batch > 1;
+            let order = || -> Box<dyn Iterator<Item = usize> + '_> {
+                if scattered {
+                    Box::new(m.scattered_order())
+                } else {
+                    Box::new(0..m.nnz())
+                }
+            };
             if strategy == Strategy::Loop {
                 s.ptr = blob.section(u32s(&m.row_ptr));
+                let idx = order().map(|q| m.col_idx[q]);
                 s.idx = match m.index_width() {
-                    IndexWidth::U16 => blob.section_u16(m.col_idx.iter().map(|&c| c as u16)),
-                    IndexWidth::U32 => blob.section(u32s(&m.col_idx)),
+                    IndexWidth::U16 => blob.section_u16(idx.map(|c| c as u16)),
+                    IndexWidth::U32 => blob.section(idx.map(u32::to_ne_bytes)),
                 };
             }
-            s.vals = blob.section(f32s(&m.values));
+            s.vals = blob.section(order().map(|q| m.values[q].to_ne_bytes()));
         }
         Packing::Bsr(m) => {
             let per = (m.r * m.c) as u64;

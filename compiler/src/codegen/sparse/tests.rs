@@ -319,3 +319,35 @@ fn bad_specs_are_errors() {
     spec.tile_vectors = 13;
     assert!(compile(&mut jit, "w", &csr, Strategy::Loop, &spec).is_err());
 }
+
+/// `scattered_order` permutes each row's nonzeros within the row (every position once), is the
+/// same on every call, and does leave column order on long rows.
+#[test]
+fn scattered_order_permutes_within_rows() {
+    let (rows, cols) = (9, 300);
+    let mut rng = Rng(0x5ca7_7e12);
+    let w = unstructured(&mut rng, rows, cols, 0.6);
+    let m = Csr::from_dense("w", rows, cols, &w).unwrap();
+    let order: Vec<usize> = m.scattered_order().collect();
+    assert_eq!(
+        order,
+        m.scattered_order().collect::<Vec<_>>(),
+        "deterministic"
+    );
+    let mut seen = vec![false; m.nnz()];
+    let mut moved = 0;
+    for r in 0..rows {
+        let (a, b) = (m.row_ptr[r] as usize, m.row_ptr[r + 1] as usize);
+        for (i, &q) in order[a..b].iter().enumerate() {
+            assert!(
+                (a..b).contains(&q),
+                "row {r}: position {q} from another row"
+            );
+            assert!(!seen[q], "position {q} twice");
+            seen[q] = true;
+            moved += usize::from(q != a + i);
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+    assert!(moved > m.nnz() / 2, "only {moved} of {} moved", m.nnz());
+}

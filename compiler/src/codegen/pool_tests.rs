@@ -131,6 +131,9 @@ type Case = (
 
 const CASES: &[Case] = &[
     (&[2, 2], &[2, 2], &[], &[], 0, "NOTSET", &[2, 3, 8, 8]),
+    // Every window inside, odd sizes (the last row and column unread): the direct path.
+    (&[2, 2], &[2, 2], &[], &[], 0, "NOTSET", &[1, 2, 9, 7]),
+    (&[3, 2], &[2, 3], &[], &[], 0, "VALID", &[2, 1, 11, 10]),
     (
         &[3, 3],
         &[1, 1],
@@ -205,6 +208,44 @@ fn average_pool_matches_interpreter() {
     for include_pad in [0, 1] {
         for &(k, s, p, d, ceil, ap, shape) in CASES {
             check(avg_pool(k, s, p, d, ceil, include_pad, ap), shape);
+        }
+    }
+}
+
+/// NaN taps are skipped wherever they sit in a window (the interpreter's maximum), on the
+/// direct 2x2 path and on the row passes.
+#[test]
+fn max_pool_skips_nan_taps_like_the_interpreter() {
+    for (k, p, shape) in [
+        (&[2i64, 2][..], &[][..], [1usize, 1, 4, 4]),
+        (&[3, 3], &[1, 1, 1, 1], [1, 1, 4, 4]),
+    ] {
+        let op = max_pool(k, &[2, 2], p, &[], 0, "NOTSET");
+        let mut v = values(16, 9);
+        // Window (0, 0): NaN in both rows. Window (0, 1): NaN before the largest tap of its
+        // second row. Window (1, 1): NaN only.
+        for at in [0, 4, 5] {
+            v[at] = f32::NAN;
+        }
+        v[6] = f32::NAN;
+        v[7] = 5.0;
+        for at in [10, 11, 14, 15] {
+            v[at] = f32::NAN;
+        }
+        let x = Tensor::from_f32(&shape, v);
+        let want = eval_op(&op, &[Some(&x)], 1).expect("reference").remove(0);
+        let mut g = Graph::new("t");
+        let xv = g.add_input("x", x.ty());
+        let n = g.add_node("pool", op, vec![Some(xv)], vec![("y".into(), want.ty())]);
+        let y = g.node(n).outputs[0];
+        g.set_outputs(vec![y]);
+        let kern = lower_pool(&g, n).expect("lowers");
+        let got = run(&kern, &x, want.to_f32_vec().len(), &[(0, kern.work)]);
+        for (a, b) in got.iter().zip(want.to_f32_vec()) {
+            assert!(
+                a == &b || (a.is_nan() && b.is_nan()),
+                "got {got:?}, want {want:?}"
+            );
         }
     }
 }

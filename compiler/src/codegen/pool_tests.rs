@@ -131,9 +131,28 @@ type Case = (
 
 const CASES: &[Case] = &[
     (&[2, 2], &[2, 2], &[], &[], 0, "NOTSET", &[2, 3, 8, 8]),
-    // Every window inside, odd sizes (the last row and column unread): the direct path.
+    // Unpadded 2x2 stride 2 on odd sizes (the last row and column unread): the direct path.
     (&[2, 2], &[2, 2], &[], &[], 0, "NOTSET", &[1, 2, 9, 7]),
     (&[3, 2], &[2, 3], &[], &[], 0, "VALID", &[2, 1, 11, 10]),
+    // Planes whose padded copy exceeds `PADDED_MAX`: the row passes.
+    (
+        &[3, 3],
+        &[1, 1],
+        &[1, 1, 1, 1],
+        &[],
+        0,
+        "NOTSET",
+        &[1, 2, 130, 131],
+    ),
+    (
+        &[3, 3],
+        &[2, 2],
+        &[0, 0, 1, 1],
+        &[],
+        1,
+        "NOTSET",
+        &[1, 1, 257, 129],
+    ),
     (
         &[3, 3],
         &[1, 1],
@@ -213,7 +232,7 @@ fn average_pool_matches_interpreter() {
 }
 
 /// NaN taps are skipped wherever they sit in a window (the interpreter's maximum), on the
-/// direct 2x2 path and on the row passes.
+/// direct 2x2 path and on the padded path.
 #[test]
 fn max_pool_skips_nan_taps_like_the_interpreter() {
     for (k, p, shape) in [

@@ -59,6 +59,7 @@ pub fn specialize_pipeline() -> Vec<&'static str> {
     if crate::passes::find_pass("fold-batchnorm").is_ok() {
         p.push("fold-batchnorm");
     }
+    p.push("fold-channel-affine");
     p.push("dce");
     p
 }

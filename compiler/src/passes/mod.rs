@@ -8,6 +8,7 @@ mod channel_graph;
 #[cfg(test)]
 mod channel_test_util;
 mod dce;
+mod fold_affine;
 mod fold_batchnorm;
 mod fold_constants;
 mod infer_shapes;
@@ -106,6 +107,11 @@ pub const PASSES: &[PassInfo] = &[
         run: fold_batchnorm::run,
     },
     PassInfo {
+        name: "fold-channel-affine",
+        description: "fold a Mul or Add of a per-output-channel constant into the Conv feeding it",
+        run: fold_affine::run,
+    },
+    PassInfo {
         name: "prune-magnitude",
         description: "zero the smallest-magnitude weights of Conv/Gemm/MatMul layers (global or per-layer target; not in the default pipeline)",
         run: prune_magnitude::run,
@@ -148,7 +154,13 @@ pub fn find_pass(name: &str) -> Result<PassInfo, PassError> {
 
 /// The default pipeline run after import.
 pub fn default_pipeline() -> Vec<&'static str> {
-    vec!["infer-shapes", "fold-constants", "fold-batchnorm", "dce"]
+    vec![
+        "infer-shapes",
+        "fold-constants",
+        "fold-batchnorm",
+        "fold-channel-affine",
+        "dce",
+    ]
 }
 
 /// Parses a comma-separated pass list (`default` expands to the default pipeline).

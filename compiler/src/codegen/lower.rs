@@ -72,8 +72,15 @@ pub fn lower_graph_with(graph: &Graph, opts: LowerOptions) -> Result<Compiled, C
     let mut done = vec![false; order.len()];
     let mut kernels: Vec<(String, LoweredKernel)> = Vec::new();
     let mut packed = Vec::new();
+    // Results that are views of an operand's bytes (no step; readers read the operand).
+    let mut views: HashMap<ValueId, ValueId> = HashMap::new();
     for (i, &n) in order.iter().enumerate() {
         if done[i] {
+            continue;
+        }
+        if let Some(src) = view_source(graph, n) {
+            views.insert(graph.node(n).outputs[0], src);
+            done[i] = true;
             continue;
         }
         let ctx = GroupCtx {
@@ -95,6 +102,15 @@ pub fn lower_graph_with(graph: &Graph, opts: LowerOptions) -> Result<Compiled, C
         }
         for k in lowered {
             kernels.push((graph.node(n).name.clone(), k));
+        }
+    }
+    for (_, k) in &mut kernels {
+        for a in &mut k.args {
+            if let Arg::Value(v) = a {
+                while let Some(&src) = views.get(v) {
+                    *v = src;
+                }
+            }
         }
     }
     let keep_alive = jit.finish()?;
@@ -177,6 +193,40 @@ fn lower_sparse_group(
         Err(CodegenError::Unsupported(_)) if weight_has_data => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The operand whose bytes the single result of node `n` is, when no copy is needed: a
+/// `Reshape`/`Squeeze`/`Unsqueeze` with constant shape operands, a `Flatten`, an `Identity`, or
+/// an inference `Dropout` (no training-mode operand, or a constant false one, and an unread
+/// mask), whose result is not a graph output (outputs get their own buffers). Its readers then
+/// read the operand's buffer: kernels never write their operands, so the two values can share
+/// it, and the arena keeps it alive until the last reader of either. ShuffleNet's 33 reshapes
+/// were 0.28 ms of copies.
+fn view_source(graph: &Graph, n: NodeId) -> Option<ValueId> {
+    let node = graph.node(n);
+    let src = node.inputs.first().copied().flatten()?;
+    let dst = *node.outputs.first()?;
+    let constant = |v: &Option<ValueId>| v.is_none_or(|v| graph.const_data(v).is_some());
+    let view = match &node.op {
+        Op::Reshape { .. } | Op::Squeeze {} | Op::Unsqueeze {} => {
+            node.inputs[1..].iter().all(constant)
+        }
+        Op::Flatten { .. } | Op::Identity {} => true,
+        Op::Dropout {} => match node.inputs.get(2).copied().flatten() {
+            None => true,
+            Some(t) => graph.const_data(t).is_some_and(|t| t.nnz() == 0),
+        },
+        _ => false,
+    };
+    let (a, b) = (&graph.value(src).ty, &graph.value(dst).ty);
+    let unread = |v: &ValueId| graph.users(*v).is_empty() && !graph.outputs().contains(v);
+    (view
+        && a.dtype == b.dtype
+        && a.numel().is_some()
+        && a.numel() == b.numel()
+        && !graph.outputs().contains(&dst)
+        && node.outputs[1..].iter().all(unread))
+    .then_some(src)
 }
 
 /// How many times each value is read (by node operands and graph outputs).
@@ -552,3 +602,7 @@ enum Slot {
     Value(ValueId),
     Temp(usize),
 }
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

@@ -13,8 +13,14 @@ use sparsec_ir::{Graph, NodeId, Op};
 use sparsec_runtime::Kernel;
 
 /// Lowers an f32 `BatchNormalization` whose scale, bias, mean and variance are constants of one
-/// value per channel. Arguments: `X`, the result; the parallel dimension is `N x C` planes.
-pub fn lower_batchnorm(graph: &Graph, n: NodeId) -> Result<LoweredKernel, CodegenError> {
+/// value per channel, and, when `relu` is given (a `Relu` node reading the BN's result alone),
+/// that Relu in the same pass: `y = max(x * a[c] + b[c], 0)` written as the Relu's result.
+/// Arguments: `X`, the result; the parallel dimension is `N x C` planes.
+pub fn lower_batchnorm(
+    graph: &Graph,
+    n: NodeId,
+    relu: Option<NodeId>,
+) -> Result<LoweredKernel, CodegenError> {
     let Op::BatchNormalization { epsilon } = graph.node(n).op else {
         return Err(unsupported(graph, n, "not a batch normalization"));
     };
@@ -23,7 +29,10 @@ pub fn lower_batchnorm(graph: &Graph, n: NodeId) -> Result<LoweredKernel, Codege
         return Err(unsupported(graph, n, "training-mode results"));
     }
     let x = operand(graph, n, 0)?;
-    let y = result(graph, n)?;
+    let y = match relu {
+        Some(r) => result(graph, r)?,
+        None => result(graph, n)?,
+    };
     let shape = f32_shape(graph, n, x)?;
     if shape.len() < 2 || f32_shape(graph, n, y)? != shape {
         return Err(unsupported(graph, n, format!("input shape {shape:?}")));
@@ -49,6 +58,10 @@ pub fn lower_batchnorm(graph: &Graph, n: NodeId) -> Result<LoweredKernel, Codege
         .collect();
     let planes = shape[0] * c;
     let s: usize = shape[2..].iter().product();
+    let (relu, op) = match relu {
+        Some(_) => (true, "batch_normalization+relu"),
+        None => (false, "batch_normalization"),
+    };
     let kernel = Kernel::Host(Box::new(
         move |args: &[*mut u8], begin: usize, end: usize| {
             let (xp, yp) = (args[0] as *const f32, args[1] as *mut f32);
@@ -62,7 +75,13 @@ pub fn lower_batchnorm(graph: &Graph, n: NodeId) -> Result<LoweredKernel, Codege
                     )
                 };
                 let (ac, bc) = (a[p % c], b[p % c]);
-                ys.iter_mut().zip(xs).for_each(|(o, &v)| *o = v * ac + bc);
+                if relu {
+                    ys.iter_mut()
+                        .zip(xs)
+                        .for_each(|(o, &v)| *o = (v * ac + bc).max(0.0));
+                } else {
+                    ys.iter_mut().zip(xs).for_each(|(o, &v)| *o = v * ac + bc);
+                }
             }
         },
     ));
@@ -71,7 +90,7 @@ pub fn lower_batchnorm(graph: &Graph, n: NodeId) -> Result<LoweredKernel, Codege
         args: vec![Arg::Value(x), Arg::Value(y)],
         work: planes,
         grain: grain_for(2 * s, planes),
-        op: "batch_normalization".into(),
+        op: op.into(),
         layout: "dense".into(),
     })
 }

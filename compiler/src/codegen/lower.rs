@@ -339,8 +339,16 @@ fn lower_group(
     if let Ok(k) = lrn::lower_lrn(graph, n) {
         return Ok((vec![n], vec![k]));
     }
-    if let Ok(k) = batchnorm::lower_batchnorm(graph, n) {
-        return Ok((vec![n], vec![k]));
+    if matches!(node.op, Op::BatchNormalization { .. }) && f32_result {
+        // A Relu that is the BN's only reader runs in the same pass.
+        let relu = sole_user(graph, node.outputs[0], uses)
+            .filter(|&(u, _)| matches!(graph.node(u).op, Op::Relu {}))
+            .map(|(u, _)| u);
+        if let Ok(k) = batchnorm::lower_batchnorm(graph, n, relu) {
+            let mut group = vec![n];
+            group.extend(relu);
+            return Ok((group, vec![k]));
+        }
     }
     if let Ok(k) = movement::lower_movement(graph, n, errors) {
         return Ok((vec![n], vec![k]));

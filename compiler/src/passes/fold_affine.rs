@@ -1,5 +1,5 @@
 //! `fold-channel-affine`: folds a `Mul` or an `Add` of a per-output-channel constant into the
-//! `Conv` that feeds it.
+//! `Conv` or the constant-parameter `BatchNormalization` that feeds it.
 //!
 //! Some exporters write a BatchNormalization's scale and shift as separate nodes (Caffe2's
 //! converted Inception v2: `Conv -> BatchNormalization -> Mul -> Add -> Relu`, the `Mul` and
@@ -82,7 +82,8 @@ fn fold(
     derived: &mut BTreeMap<ValueId, ValueId>,
 ) -> Option<String> {
     let node = graph.node(producer).clone();
-    if !matches!(node.op, Op::Conv { .. }) || node.outputs.len() != 1 {
+    let is_bn = matches!(node.op, Op::BatchNormalization { .. });
+    if !(matches!(node.op, Op::Conv { .. }) || is_bn) || node.outputs.len() != 1 {
         return None;
     }
     let y = node.outputs[0];
@@ -109,6 +110,9 @@ fn fold(
     }
     let t = per_channel(graph.const_data(user_node.inputs[1 - k]?)?, rank, channels)?;
     let c = t.len();
+    if is_bn {
+        return fold_into_batchnorm(graph, producer, user, mul, &t);
+    }
     let wv = node.inputs[1]?;
     let w = graph
         .const_data(wv)
@@ -154,6 +158,60 @@ fn fold(
     graph.replace_all_uses(out, new_y);
     graph.remove_node(user);
     graph.remove_node(producer);
+    for v in node.inputs.iter().chain(&user_node.inputs).flatten() {
+        release_if_unread(graph, *v);
+    }
+    Some(user_node.name)
+}
+
+/// Folds `user` (a `Mul` if `mul`, else an `Add`, of the per-channel `t`) into the
+/// `BatchNormalization` `bn` with constant f32 parameters: `BN(x) * t` is the BN with scale and
+/// bias times `t`, `BN(x) + t` the BN with bias plus `t` (mean and variance unchanged). DenseNet
+/// normalizes each concatenation this way before a `Relu` and a conv.
+fn fold_into_batchnorm(
+    graph: &mut Graph,
+    bn: NodeId,
+    user: NodeId,
+    mul: bool,
+    t: &[f32],
+) -> Option<String> {
+    let node = graph.node(bn).clone();
+    let user_node = graph.node(user).clone();
+    let c = t.len();
+    let params: Option<Vec<Vec<f32>>> = (1..5)
+        .map(|k| const_f32(graph, node.inputs.get(k).copied().flatten()).filter(|v| v.len() == c))
+        .collect();
+    let params = params?;
+    let (scale, bias) = (&params[0], &params[1]);
+    let (scale2, bias2): (Vec<f32>, Vec<f32>) = if mul {
+        (
+            scale.iter().zip(t).map(|(a, s)| a * s).collect(),
+            bias.iter().zip(t).map(|(b, s)| b * s).collect(),
+        )
+    } else {
+        (
+            scale.clone(),
+            bias.iter().zip(t).map(|(b, s)| b + s).collect(),
+        )
+    };
+    let name = node.name.clone();
+    let sv = graph.add_weight(format!("{name}_scale"), Tensor::from_f32(&[c], scale2));
+    let bv = graph.add_weight(format!("{name}_bias"), Tensor::from_f32(&[c], bias2));
+    let out = user_node.outputs[0];
+    let out_value = graph.value(out).clone();
+    let mut inputs = node.inputs.clone();
+    inputs[1] = Some(sv);
+    inputs[2] = Some(bv);
+    let new = graph.add_node(
+        name,
+        node.op.clone(),
+        inputs,
+        vec![(out_value.name, out_value.ty)],
+    );
+    let new_y = graph.node(new).outputs[0];
+    graph.replace_all_uses(out, new_y);
+    graph.remove_node(user);
+    graph.remove_node(bn);
     for v in node.inputs.iter().chain(&user_node.inputs).flatten() {
         release_if_unread(graph, *v);
     }

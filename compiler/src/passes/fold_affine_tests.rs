@@ -229,3 +229,55 @@ fn snapshot_before_and_after() {
         cx.notes.join("\n")
     ));
 }
+
+/// `x -> BatchNormalization (constant parameters) -> Mul -> Add -> Relu`, as DenseNet writes its
+/// pre-activation: both fold into the BN's scale and bias, and the result does not change.
+#[test]
+fn folds_into_a_batchnorm_with_constant_parameters() {
+    let mut g = Graph::new("bn_affine");
+    let xt = Tensor::from_f32(&[2, 3, 4, 2], values(48, 3));
+    let x = g.add_input("x", xt.ty());
+    let var: Vec<f32> = values(3, 4).iter().map(|v| v.abs() + 0.2).collect();
+    let params = [
+        weight(&mut g, "scale", &[3], 5),
+        weight(&mut g, "bias", &[3], 6),
+        weight(&mut g, "mean", &[3], 7),
+        g.add_weight("var", Tensor::from_f32(&[3], var)),
+    ];
+    let pd: Vec<Option<Tensor>> = params.iter().map(|&v| g.const_data(v).cloned()).collect();
+    let mut ins = vec![Some(x)];
+    ins.extend(params.iter().map(|&v| Some(v)));
+    let mut data = vec![Some(&xt)];
+    data.extend(pd.iter().map(Option::as_ref));
+    let bn_op = Op::BatchNormalization { epsilon: 1e-5 };
+    let (b, bt) = node(&mut g, "bn", bn_op, ins, &data);
+    let s = weight(&mut g, "s", &[3, 1, 1], 8);
+    let u = weight(&mut g, "u", &[1, 3, 1, 1], 9);
+    let (sd, ud) = (g.const_data(s).cloned(), g.const_data(u).cloned());
+    let (m, mt) = node(
+        &mut g,
+        "mul",
+        Op::Mul {},
+        vec![Some(b), Some(s)],
+        &[Some(&bt), sd.as_ref()],
+    );
+    let (a, at) = node(
+        &mut g,
+        "add",
+        Op::Add {},
+        vec![Some(u), Some(m)],
+        &[ud.as_ref(), Some(&mt)],
+    );
+    let (r, _) = node(&mut g, "relu", Op::Relu {}, vec![Some(a)], &[Some(&at)]);
+    g.set_outputs(vec![r]);
+    let before = run_graph(&g, std::slice::from_ref(&xt)).expect("runs");
+    let mut cx = PassContext::default();
+    assert!(run(&mut g, &mut cx).expect("pass runs"));
+    sparsec_ir::verify(&g).expect("verifies");
+    let ops: Vec<&str> = g.node_ids().iter().map(|&n| g.node(n).op.name()).collect();
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    let after = run_graph(&g, &[xt]).expect("runs");
+    for (p, q) in after[0].to_f32_vec().iter().zip(before[0].to_f32_vec()) {
+        assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{p} vs {q}");
+    }
+}

@@ -84,7 +84,12 @@ pub fn compile(a: CompileArgs) -> Result<()> {
             }
             let (pass, o) = super::prune::options(&r)?;
             cx.prune = o;
-            run_pipeline_with(&mut graph, &["fold-batchnorm", pass], &run_opts, &mut cx)?;
+            run_pipeline_with(
+                &mut graph,
+                &["fold-batchnorm", "fold-channel-affine", pass],
+                &run_opts,
+                &mut cx,
+            )?;
             print!("{}", super::prune::summary(&graph, &cx, None));
         }
     }

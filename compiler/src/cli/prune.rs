@@ -179,7 +179,7 @@ pub fn prune(r: PruneRequest) -> Result<()> {
     };
     run_pipeline_with(
         &mut graph,
-        &["fold-batchnorm", pass],
+        &["fold-batchnorm", "fold-channel-affine", pass],
         &RunOptions::default(),
         &mut cx,
     )?;

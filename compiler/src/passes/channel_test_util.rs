@@ -1,5 +1,6 @@
-//! Test helpers of the channel passes: a small graph builder that types each node by evaluating
-//! it with the interpreter on a sample input, random data, and output comparison.
+//! Test helpers of the channel passes (and of other pass and plan tests): a small graph builder
+//! that types each node by evaluating it with the interpreter on a sample input, random data, and
+//! output comparison.
 
 use crate::interp::{eval_op, run_graph};
 use sparsec_ir::{Graph, Op, Tensor, ValueId};
@@ -31,8 +32,15 @@ pub struct Builder {
 impl Builder {
     /// A graph with one f32 input `x` of `shape`.
     pub fn new(shape: &[usize]) -> (Builder, ValueId) {
+        Builder::with_input(Tensor::from_f32(
+            shape,
+            values(shape.iter().product(), 1234),
+        ))
+    }
+
+    /// A graph with one input `x` whose sample is `x`.
+    pub fn with_input(x: Tensor) -> (Builder, ValueId) {
         let mut g = Graph::new("t");
-        let x = Tensor::from_f32(shape, values(shape.iter().product(), 1234));
         let v = g.add_input("x", x.ty());
         let mut data = HashMap::new();
         data.insert(v, x.clone());

@@ -147,11 +147,20 @@ fn fold(
         )
     };
     let b2 = graph.add_weight(format!("{name}_bias"), Tensor::from_f32(&[c], b));
+    replace(graph, producer, user, vec![node.inputs[0], Some(w2), Some(b2)]);
+    Some(user_node.name)
+}
+
+/// Replaces `producer` and its only reader `user` by one node with `producer`'s name and op, the
+/// operands `inputs` and `user`'s result; then drops the data of the weights left unread.
+fn replace(graph: &mut Graph, producer: NodeId, user: NodeId, inputs: Vec<Option<ValueId>>) {
+    let (node, user_node) = (graph.node(producer).clone(), graph.node(user).clone());
+    let out = user_node.outputs[0];
     let out_value = graph.value(out).clone();
     let new = graph.add_node(
         node.name.clone(),
         node.op.clone(),
-        vec![node.inputs[0], Some(w2), Some(b2)],
+        inputs,
         vec![(out_value.name, out_value.ty)],
     );
     let new_y = graph.node(new).outputs[0];
@@ -161,7 +170,6 @@ fn fold(
     for v in node.inputs.iter().chain(&user_node.inputs).flatten() {
         release_if_unread(graph, *v);
     }
-    Some(user_node.name)
 }
 
 /// Folds `user` (a `Mul` if `mul`, else an `Add`, of the per-channel `t`) into the
@@ -197,24 +205,10 @@ fn fold_into_batchnorm(
     let name = node.name.clone();
     let sv = graph.add_weight(format!("{name}_scale"), Tensor::from_f32(&[c], scale2));
     let bv = graph.add_weight(format!("{name}_bias"), Tensor::from_f32(&[c], bias2));
-    let out = user_node.outputs[0];
-    let out_value = graph.value(out).clone();
     let mut inputs = node.inputs.clone();
     inputs[1] = Some(sv);
     inputs[2] = Some(bv);
-    let new = graph.add_node(
-        name,
-        node.op.clone(),
-        inputs,
-        vec![(out_value.name, out_value.ty)],
-    );
-    let new_y = graph.node(new).outputs[0];
-    graph.replace_all_uses(out, new_y);
-    graph.remove_node(user);
-    graph.remove_node(bn);
-    for v in node.inputs.iter().chain(&user_node.inputs).flatten() {
-        release_if_unread(graph, *v);
-    }
+    replace(graph, bn, user, inputs);
     Some(user_node.name)
 }
 

@@ -6,7 +6,7 @@
 
 mod channel_graph;
 #[cfg(test)]
-mod channel_test_util;
+pub(crate) mod channel_test_util;
 mod dce;
 mod fold_affine;
 mod fold_batchnorm;

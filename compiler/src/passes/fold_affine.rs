@@ -147,7 +147,12 @@ fn fold(
         )
     };
     let b2 = graph.add_weight(format!("{name}_bias"), Tensor::from_f32(&[c], b));
-    replace(graph, producer, user, vec![node.inputs[0], Some(w2), Some(b2)]);
+    replace(
+        graph,
+        producer,
+        user,
+        vec![node.inputs[0], Some(w2), Some(b2)],
+    );
     Some(user_node.name)
 }
 

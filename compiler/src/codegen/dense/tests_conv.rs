@@ -150,6 +150,18 @@ fn conv_op(k: &C) -> Op {
     }
 }
 
+/// A 2-D Conv with the same padding on every side and the same stride on both axes.
+fn square_conv(pad: usize, stride: usize, group: usize) -> Op {
+    Op::Conv {
+        auto_pad: "NOTSET".into(),
+        dilations: vec![],
+        group: group as i64,
+        kernel_shape: vec![],
+        pads: vec![pad as i64; 4],
+        strides: vec![stride as i64; 2],
+    }
+}
+
 #[test]
 fn every_path_and_geometry_with_and_without_bias() {
     for (i, k) in cases().iter().enumerate() {
@@ -242,14 +254,7 @@ fn splits_resnet50_shapes_as_intended() {
         let mut env = Env::new();
         let x = env.input_shape(&[1, ci, hw, hw]);
         let w = env.weight_shape(&[co, ci, k, k]);
-        let op = Op::Conv {
-            auto_pad: "NOTSET".into(),
-            dilations: vec![],
-            group: 1,
-            kernel_shape: vec![],
-            pads: vec![pad as i64; 4],
-            strides: vec![st as i64; 2],
-        };
+        let op = square_conv(pad, st, 1);
         let o = (hw + 2 * pad - k) / st + 1;
         let node = env.node_shape(op, vec![Some(x), Some(w), None], &[1, co, o, o]);
         let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
@@ -278,14 +283,7 @@ fn batches_images_of_few_pixels() {
         let mut env = Env::new();
         let x = env.input_shape(&[n, ci, hw, hw]);
         let w = env.weight_shape(&[co, ci / group, k, k]);
-        let op = Op::Conv {
-            auto_pad: "NOTSET".into(),
-            dilations: vec![],
-            group: group as i64,
-            kernel_shape: vec![],
-            pads: vec![pad as i64; 4],
-            strides: vec![],
-        };
+        let op = square_conv(pad, 1, group);
         let o = hw + 2 * pad - k + 1;
         let node = env.node_shape(op, vec![Some(x), Some(w), None], &[n, co, o, o]);
         let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");

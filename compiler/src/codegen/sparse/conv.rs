@@ -116,34 +116,51 @@ impl Geometry {
         ((ci * self.nphases() + phase) * self.q[0] + eh / self.s[0]) * self.q[1] + ew / self.s[1]
     }
 
-    /// Fills `dst` (`nphases x hq x wq` floats) with the phase planes of one input channel
-    /// `src` (`H x W`).
-    fn fill_channel(&self, src: &[f32], dst: &mut [f32]) {
-        let [h, w] = self.hw;
-        let [hq, wq] = self.q;
-        for (&(a, c), plane) in self.phases.iter().zip(dst.chunks_exact_mut(hq * wq)) {
-            for (i, row) in plane.chunks_exact_mut(wq).enumerate() {
-                let yy = (i * self.s[0] + a) as i64 - self.pad[0] as i64;
-                if yy < 0 || yy >= h as i64 {
-                    row.fill(0.0);
-                    continue;
-                }
-                let srow = &src[yy as usize * w..(yy as usize + 1) * w];
+    /// The columns of each phase row that come from the input, as `[first, end, x0]`: columns
+    /// `first..end` of the row read input columns `x0, x0 + s_w, ...`, the rest are padding.
+    /// They are the same for every row, so [`Geometry::fill_channel`] takes them precomputed
+    /// instead of dividing on every row (ResNet-50's 7x7 phase rows are 8 floats long).
+    pub(super) fn phase_columns(&self) -> Vec<[usize; 3]> {
+        let w = self.hw[1];
+        let wq = self.q[1];
+        self.phases
+            .iter()
+            .map(|&(_, c)| {
                 // Columns j with 0 <= j * s + c - pad < w.
                 let first = self.pad[1].saturating_sub(c).div_ceil(self.s[1]).min(wq);
                 let end = ((w + self.pad[1]).saturating_sub(c))
                     .div_ceil(self.s[1])
                     .clamp(first, wq);
-                row[..first].fill(0.0);
-                row[end..].fill(0.0);
-                if end == first {
+                let x0 = (first * self.s[1] + c).saturating_sub(self.pad[1]);
+                [first, end, x0]
+            })
+            .collect()
+    }
+
+    /// Fills `dst` (`nphases x hq x wq` floats) with the phase planes of one input channel
+    /// `src` (`H x W`), given the phases' [`Geometry::phase_columns`].
+    pub(super) fn fill_channel(&self, cols: &[[usize; 3]], src: &[f32], dst: &mut [f32]) {
+        let [h, w] = self.hw;
+        let [hq, wq] = self.q;
+        // One fill of the whole channel, then only the rows' input columns: ResNet-50's 7x7
+        // phase rows are 8 floats, and per-row fills of their one- or two-float margins cost
+        // more than the copies.
+        dst.fill(0.0);
+        let planes = dst.chunks_exact_mut(hq * wq);
+        for ((&(a, _), &[first, end, x0]), plane) in self.phases.iter().zip(cols).zip(planes) {
+            if end == first {
+                continue;
+            }
+            for (i, row) in plane.chunks_exact_mut(wq).enumerate() {
+                let yy = (i * self.s[0] + a).wrapping_sub(self.pad[0]);
+                if yy >= h {
                     continue;
                 }
-                let x0 = first * self.s[1] + c - self.pad[1];
+                let srow = &src[yy * w + x0..(yy + 1) * w];
                 if self.s[1] == 1 {
-                    row[first..end].copy_from_slice(&srow[x0..x0 + end - first]);
+                    row[first..end].copy_from_slice(&srow[..end - first]);
                 } else {
-                    zip_strided(&mut row[first..end], &srow[x0..], self.s[1], |v, x| *v = x);
+                    zip_strided(&mut row[first..end], srow, self.s[1], |v, x| *v = x);
                 }
             }
         }
@@ -352,6 +369,8 @@ impl ConvRun {
 /// is `N x Cin`, one input channel per unit.
 struct PlaneFill {
     geo: Geometry,
+    /// The phases' [`Geometry::phase_columns`].
+    cols: Vec<[usize; 3]>,
 }
 
 impl PlaneFill {
@@ -371,7 +390,7 @@ impl PlaneFill {
                     std::slice::from_raw_parts_mut((args[1] as *mut f32).add(u * per), per),
                 )
             };
-            g.fill_channel(src, dst);
+            g.fill_channel(&self.cols, src, dst);
         }
     }
 }
@@ -556,7 +575,10 @@ pub fn lower_sparse_conv(
         };
         let units = g.n * g.cin;
         let per_unit = g.nphases() * g.q[0] * g.q[1];
-        let fill = PlaneFill { geo: g.clone() };
+        let fill = PlaneFill {
+            cols: g.phase_columns(),
+            geo: g.clone(),
+        };
         lowered.push(LoweredKernel {
             kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
                 // SAFETY: the runtime passes `[X, planes]` sized from the graph's types and the

@@ -456,3 +456,46 @@ fn unsupported_layouts_and_groups_are_errors() {
     assert!(lower_sparse_conv(&env.g, env.node, &[], &wrong, &mut jit, 0).is_err());
     assert!(geometry(&env.g, env.node).is_ok());
 }
+
+#[test]
+fn phase_planes_match_their_definition() {
+    // Every element of every phase plane against `x[i * s + a - pad, j * s + c - pad]` (zero
+    // outside the input): strides 1 to 3, padding up to past the kernel, dilation, and a plane
+    // that is dirty beforehand (the fill writes the margins it does not copy).
+    let cases = [
+        Case::new(3, 2, 14, 3, 2, 1),
+        Case::new(2, 2, 9, 3, 1, 1),
+        Case::new(2, 2, 11, 1, 2, 0),
+        Case::new(2, 2, 10, 3, 3, 2),
+        Case::new(2, 2, 7, 3, 2, 4),
+        Case {
+            dil: 2,
+            ..Case::new(2, 2, 12, 3, 2, 2)
+        },
+    ];
+    for c in cases {
+        let env = Env::new(c, 5);
+        let g = geometry(&env.g, env.node).unwrap();
+        let [h, w] = g.hw;
+        let [hq, wq] = g.q;
+        let src: Vec<f32> = (0..h * w).map(|v| v as f32 + 1.0).collect();
+        let mut dst = vec![f32::NAN; g.phases.len() * hq * wq];
+        g.fill_channel(&g.phase_columns(), &src, &mut dst);
+        for (p, &(a, cc)) in g.phases.iter().enumerate() {
+            for i in 0..hq {
+                for j in 0..wq {
+                    let yy = (i * g.s[0] + a) as i64 - g.pad[0] as i64;
+                    let xx = (j * g.s[1] + cc) as i64 - g.pad[1] as i64;
+                    let inside = (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx);
+                    let want = if inside {
+                        src[yy as usize * w + xx as usize]
+                    } else {
+                        0.0
+                    };
+                    let got = dst[(p * hq + i) * wq + j];
+                    assert_eq!(got, want, "{c:?}: phase {:?}, row {i}, column {j}", (a, cc));
+                }
+            }
+        }
+    }
+}

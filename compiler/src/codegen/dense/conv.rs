@@ -436,6 +436,9 @@ impl ConvPlan {
                     for kw in 0..k2 {
                         let row = &mut dst[r * ld..r * ld + cols];
                         r += 1;
+                        // Padding stays zero: one fill of the row instead of a fill of each
+                        // segment's margins (a value or two on every output row).
+                        row.fill(0.0);
                         let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
                         let (wlo, whi) = valid_range(y2, self.stride[2], off_w, x2);
                         // The output position of pixel `q`, then stepped row by row (no
@@ -449,13 +452,12 @@ impl ConvPlan {
                                 - self.pad[0] as i64;
                             let ih = (oh * self.stride[1] + kh * self.dil[1]) as i64
                                 - self.pad[1] as i64;
-                            if od >= y0 || id < 0 || id >= x0 as i64 || ih < 0 || ih >= x1 as i64 {
-                                seg.fill(0.0);
-                            } else {
+                            let inside = od < y0
+                                && (0..x0 as i64).contains(&id)
+                                && (0..x1 as i64).contains(&ih);
+                            if inside {
                                 let base = (id as usize * x1 + ih as usize) * x2;
                                 let (lo, hi) = (wlo.clamp(ow, ow + len), whi.clamp(ow, ow + len));
-                                seg[..lo - ow].fill(0.0);
-                                seg[hi - ow..].fill(0.0);
                                 if hi > lo {
                                     let s = self.stride[2];
                                     let start = (base as i64 + (lo * s) as i64 + off_w) as usize;

@@ -19,7 +19,7 @@ use super::emit::{
     bsr_body, emit_for, entry, epilogue, hsum, load_f32, load_index, load_v, mem, ro, scaled, sum,
     zero, Entry,
 };
-use super::{Bsr, Csr, MatmulSpec, Nm24, Sections};
+use super::{Bsr, Csr, IndexWidth, MatmulSpec, Nm24, Sections};
 use crate::codegen::jit::KernelParams;
 use crate::codegen::CodegenError;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -27,7 +27,7 @@ use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 
 /// Nonzeros per iteration of the CSR loop.
-const UNROLL: i64 = 8;
+const UNROLL: i64 = 16;
 /// Scalar accumulators of the baked CSR kernel.
 const ACCS: usize = 8;
 /// `f32x4` accumulators of the CSR loop.
@@ -69,29 +69,51 @@ pub(super) fn csr_loop(
             b.ins().fma(wv, xv, acc)
         };
         // Four nonzeros per vector FMA: the values are one `f32x4` load, `x[col]` is gathered
-        // lane by lane (a scalar load and three `insertlane`s with folded loads).
+        // lane by lane (a scalar load and three `insertlane`s with folded loads); `u16` indices
+        // come four at a time in one 64-bit load split by shifts (MLP-4096 at 90%, batch 1:
+        // 0.83 -> 0.71 ms). Groups `g` of four at `q + 4 g`.
+        let group = |b: &mut FunctionBuilder, q: Value, g: i64, acc: Value| {
+            let packed = (w == IndexWidth::U16).then(|| {
+                let at = scaled(b, idx, q, 2);
+                b.ins().load(types::I64, ro(), at, (8 * g) as i32)
+            });
+            let mut xv = None;
+            for l in 0..4i64 {
+                let col = match packed {
+                    Some(v) if l == 0 => b.ins().band_imm_u(v, 0xffff),
+                    Some(v) if l == 3 => b.ins().ushr_imm_u(v, 48),
+                    Some(v) => {
+                        let sh = b.ins().ushr_imm_u(v, 16 * l);
+                        b.ins().band_imm_u(sh, 0xffff)
+                    }
+                    None => load_index(b, w, idx, q, (4 * g + l) * w.bytes() as i64),
+                };
+                let xa = scaled(b, e.x, col, 4);
+                let xs = load_f32(b, xa, 0);
+                xv = Some(match xv {
+                    None => b.ins().scalar_to_vector(types::F32X4, xs),
+                    Some(v) => b.ins().insertlane(v, xs, l as u8),
+                });
+            }
+            let va = scaled(b, vals, q, 4);
+            let wv = load_v(b, va, 16 * g);
+            b.ins().fma(wv, xv.unwrap(), acc)
+        };
         let zv = zero(b, types::F32X4);
         let (qe, accs) = emit_for(b, p0, p1, UNROLL, &[zv; VACCS], &mut |b, q, accs| {
             let mut accs = accs.to_vec();
-            let va = scaled(b, vals, q, 4);
-            for g in 0..(UNROLL / 4) {
-                let mut xv = None;
-                for l in 0..4i64 {
-                    let j = 4 * g + l;
-                    let col = load_index(b, w, idx, q, j * w.bytes() as i64);
-                    let xa = scaled(b, e.x, col, 4);
-                    let xs = load_f32(b, xa, 0);
-                    xv = Some(match xv {
-                        None => b.ins().scalar_to_vector(types::F32X4, xs),
-                        Some(v) => b.ins().insertlane(v, xs, l as u8),
-                    });
-                }
-                let wv = load_v(b, va, 16 * g);
+            for g in 0..UNROLL / 4 {
                 let k = g as usize % VACCS;
-                accs[k] = b.ins().fma(wv, xv.unwrap(), accs[k]);
+                accs[k] = group(b, q, g, accs[k]);
             }
             accs
         });
+        // Then groups of four, then single nonzeros (a row's last three at most).
+        let (qe, a4) = emit_for(b, qe, p1, 4, &accs[..1], &mut |b, q, a| {
+            vec![group(b, q, 0, a[0])]
+        });
+        let mut accs = accs;
+        accs[0] = a4[0];
         let (_, t) = emit_for(b, qe, p1, 1, &[z], &mut |b, q, a| vec![nnz(b, q, 0, a[0])]);
         let v = sum(b, &accs);
         let h = hsum(b, v);

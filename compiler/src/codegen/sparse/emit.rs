@@ -265,6 +265,19 @@ pub(super) fn load_index(
     }
 }
 
+/// Index `l` (0..4) of four `u16` indices loaded as one `i64` (little-endian): one 64-bit load
+/// and shifts instead of four index loads, where loads bound the kernel.
+pub(super) fn u16_lane(b: &mut FunctionBuilder, v: Value, l: usize) -> Value {
+    match l {
+        0 => b.ins().band_imm_u(v, 0xffff),
+        3 => b.ins().ushr_imm_u(v, 48),
+        _ => {
+            let sh = b.ins().ushr_imm_u(v, 16 * l as i64);
+            b.ins().band_imm_u(sh, 0xffff)
+        }
+    }
+}
+
 /// `w * x + acc` for the vector kernels, as a multiply and an add: with AVX both are
 /// non-destructive three-operand instructions (Cranelift ties an FMA's result to a factor, which
 /// costs a register copy per FMA when the factor is a broadcast weight reused by several

@@ -17,7 +17,7 @@
 
 use super::emit::{
     bsr_body, emit_for, entry, epilogue, hsum, load_f32, load_index, load_v, mem, ro, scaled, sum,
-    zero, Entry,
+    u16_lane, zero, Entry,
 };
 use super::{Bsr, Csr, IndexWidth, MatmulSpec, Nm24, Sections};
 use crate::codegen::jit::KernelParams;
@@ -80,12 +80,7 @@ pub(super) fn csr_loop(
             let mut xv = None;
             for l in 0..4i64 {
                 let col = match packed {
-                    Some(v) if l == 0 => b.ins().band_imm_u(v, 0xffff),
-                    Some(v) if l == 3 => b.ins().ushr_imm_u(v, 48),
-                    Some(v) => {
-                        let sh = b.ins().ushr_imm_u(v, 16 * l);
-                        b.ins().band_imm_u(sh, 0xffff)
-                    }
+                    Some(v) => u16_lane(b, v, l as usize),
                     None => load_index(b, w, idx, q, (4 * g + l) * w.bytes() as i64),
                 };
                 let xa = scaled(b, e.x, col, 4);

@@ -4,7 +4,9 @@
 use super::{IndexWidth, SparseError};
 use crate::codegen::jit::KernelParams;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value,
+};
 use cranelift_frontend::FunctionBuilder;
 
 /// Memory flags of stores: the buffers are valid, possibly unaligned.
@@ -276,6 +278,19 @@ pub(super) fn u16_lane(b: &mut FunctionBuilder, v: Value, l: usize) -> Value {
             b.ins().band_imm_u(sh, 0xffff)
         }
     }
+}
+
+/// Lane `l` of `v` (`f32x4`) in all four lanes: one `pshufd`, where a broadcast would need a
+/// load of its own.
+pub(super) fn lane_splat(b: &mut FunctionBuilder, v: Value, l: usize) -> Value {
+    let bytes: Vec<u8> = (0..4)
+        .flat_map(|_| (0..4).map(move |k| (4 * l + k) as u8))
+        .collect();
+    let mask = b.func.dfg.immediates.push(ConstantData::from(bytes));
+    let le = MemFlagsData::new().with_endianness(Endianness::Little);
+    let x = b.ins().bitcast(types::I8X16, le, v);
+    let s = b.ins().shuffle(x, x, mask);
+    b.ins().bitcast(types::F32X4, le, s)
 }
 
 /// `w * x + acc` for the vector kernels, as a multiply and an add: with AVX both are

@@ -13,8 +13,8 @@
 //! - [`nm24`]: per group of 4 columns, the two stored values go to two accumulator sets.
 
 use super::emit::{
-    bsr_body, emit_for, entry, epilogue, load_f32, load_index, load_v, madd, mem, ro, scaled, sum,
-    u16_lane, zero, Entry,
+    bsr_body, emit_for, entry, epilogue, lane_splat, load_f32, load_index, load_v, madd, mem, ro,
+    scaled, sum, u16_lane, zero, Entry,
 };
 use super::spmv::if_unit;
 use super::transpose::xt_vector;
@@ -131,15 +131,17 @@ pub(super) fn csr_loop(
             let nnz = |b: &mut FunctionBuilder,
                        q: Value,
                        j: usize,
-                       packed: Option<Value>,
+                       packed: Option<(Value, Value)>,
                        acc: &mut [Value]| {
-                let col = match packed {
-                    Some(v) => u16_lane(b, v, j % 4),
-                    None => load_index(b, w, idx, q, (j * w.bytes()) as i64),
+                let (col, ws) = match packed {
+                    Some((v, w4)) => (u16_lane(b, v, j % 4), lane_splat(b, w4, j % 4)),
+                    None => {
+                        let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
+                        let va = scaled(b, vals, q, 4);
+                        let wv = load_f32(b, va, 4 * j as i64);
+                        (col, b.ins().splat(types::F32X4, wv))
+                    }
                 };
-                let va = scaled(b, vals, q, 4);
-                let wv = load_f32(b, va, 4 * j as i64);
-                let ws = b.ins().splat(types::F32X4, wv);
                 let loads = xt_loads(b, e.x, col, 0, (m.cols, stride), (v0, nv));
                 for (a, (base, off)) in acc.iter_mut().zip(loads) {
                     let xv = load_v(b, base, off);
@@ -157,7 +159,11 @@ pub(super) fn csr_loop(
                     if j % 4 == 0 {
                         packed = (w == IndexWidth::U16 && j + 4 <= unroll).then(|| {
                             let at = scaled(b, idx, q, 2);
-                            b.ins().load(types::I64, ro(), at, (2 * j) as i32)
+                            let va = scaled(b, vals, q, 4);
+                            (
+                                b.ins().load(types::I64, ro(), at, (2 * j) as i32),
+                                load_v(b, va, 4 * j as i64),
+                            )
                         });
                     }
                     let u = j % sets;

@@ -52,9 +52,9 @@ fn gemm_layouts_scalars_and_c_broadcasts() {
                             .iter()
                             .filter(|a| matches!(a, Arg::Packed(_)))
                             .count(),
-                        // A constant B is packed only for a matrix-vector product on a
-                        // row-major B; otherwise it is read in place.
-                        (b_weight && m == 1 && !tb) as usize
+                        // A constant B is packed when its layout is not the fast one:
+                        // row-major for a matrix-vector product, column-major otherwise.
+                        (b_weight && (m == 1) != tb) as usize
                     );
                     cases += 1;
                 }
@@ -69,10 +69,11 @@ fn gemm_each_epilogue_and_a_chain() {
     for &(m, k, n) in &[(6, 10, 11), (40, 8, 3)] {
         let mut env = Env::new();
         let a = env.input(&[m, k]);
-        let b = env.weight(&[n, k]);
+        // Row-major, so read in place.
+        let b = env.weight(&[k, n]);
         let c = env.weight(&[n]);
         let node = env.node(
-            gemm_op(1.0, 1.0, false, true),
+            gemm_op(1.0, 1.0, false, false),
             vec![Some(a), Some(b), Some(c)],
         );
         let bias = env.input(&[n]);

@@ -185,6 +185,9 @@ def combine_rounds(
     peak = max(peaks) if peaks else None
     merged = dict(objs[-1])
     merged["round_medians_ms"] = [o["median_ms"] for o in objs]
+    trips = [o["round_trip_ns"] for o in objs if isinstance(o.get("round_trip_ns"), (int, float))]
+    if trips:
+        merged["round_trips_ns"] = trips
     merged["median_ms"] = median(merged["round_medians_ms"])
     compiles = [o["compile_ms"] for o in objs if isinstance(o.get("compile_ms"), (int, float))]
     if compiles:
@@ -372,6 +375,10 @@ def bench_case(
                 result["round_ratios"] = per_round
                 if len(per_round) > 1:
                     notes.append(f"round ratios {min(per_round):.2f}-{max(per_round):.2f}")
+            if sp and sp.get("round_trips_ns"):
+                # sparsec's thread round trip per round: far-apart threads explain slow rounds.
+                trips = sp["round_trips_ns"]
+                notes.append(f"round trip {min(trips)}-{max(trips)} ns")
             ort_net = None
             if ort_peak is not None and baseline is not None:
                 ort_net = max(ort_peak - baseline, 0)

@@ -125,6 +125,11 @@ impl Engine {
         })
     }
 
+    /// The thread pool plans run on (its size, and the round trip measured between its threads).
+    pub fn pool(&self) -> &ThreadPool {
+        &self.pool
+    }
+
     /// The unspecialized graph. Weights that run sparse hold no dense data here (`data` is
     /// `None`; their facts stay): the engine keeps their packings instead.
     pub fn graph(&self) -> &Graph {

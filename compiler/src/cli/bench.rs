@@ -87,6 +87,8 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
     let total: f64 = kernels.iter().map(|k| k.1).sum::<f64>().max(1e-12);
     let arena = compiled.plan.arena_bytes;
     let rss = sparsec_runtime::mem::peak_rss_bytes();
+    let round_trip_ns = engine.pool().round_trip().map(|d| d.as_nanos() as u64);
+    let grain_scale = engine.pool().grain_scale();
     if opts.json {
         let top: Vec<serde_json::Value> = kernels
             .iter()
@@ -101,6 +103,7 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
             "compile_ms": compile_ms, "import_ms": ms(opts.import), "passes_ms": ms(opts.passes),
             "specialize_ms": ms(times.specialize), "lower_ms": ms(times.lower),
             "arena_bytes": arena, "peak_rss_bytes": rss, "steps": compiled.plan.steps.len(),
+            "round_trip_ns": round_trip_ns, "grain_scale": grain_scale,
             "kernels": top,
         });
         println!("{v}");
@@ -120,6 +123,9 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
         opts.warmup,
         opts.threads
     );
+    if let Some(rt) = round_trip_ns {
+        println!("threads:  round trip {rt} ns between them, grains scaled by {grain_scale}");
+    }
     println!(
         "memory:   arena {:.2} MiB, peak resident {}",
         arena as f64 / 1048576.0,

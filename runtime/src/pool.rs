@@ -12,14 +12,10 @@
 //! blocks and the GEMM library's packing), and ResNet-50 on 2 threads ran 71 ms against 54 ms
 //! with equal chunks.
 //!
-//! Threads far apart make splitting costly: a chunk's result then crosses between caches that do
-//! not share a level, and the next step, on whichever thread, reads it back from afar. On a
-//! virtual machine the same pair of vCPUs measured a 28 ns atomic round trip at one time and
-//! 340 ns at another; tiny BERT at 90% sparsity ran 0.87 ms on two threads in the first state and
-//! 2.17 ms in the second, against 1.0 ms on one. So a new pool measures the round trip between
-//! the caller and a worker ([`ThreadPool::round_trip`]) and, from [`FAR_ROUND_TRIP`] on, doubles
-//! every grain: on a far pair only steps with enough work per chunk to pay for the traffic are
-//! split, and small ones run on the caller alone.
+//! Threads far apart make splitting costly (see [`crate::placement`]): a new pool measures the
+//! round trip between the caller and a worker ([`ThreadPool::round_trip`], again on
+//! [`ThreadPool::refresh_placement`]) and, from [`FAR_ROUND_TRIP`] on or when no worker answers,
+//! doubles every grain, so only steps with enough work per chunk to pay for the traffic are split.
 //!
 //! Between loops a worker spins for a bounded time (watching an atomic job counter) before it
 //! blocks on the condition variable, and the caller likewise spins before it sleeps waiting for the
@@ -36,6 +32,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::placement::{forced_round_trip, probe, Placement, PROBE_TIMEOUT, REFRESH_TIMEOUT};
+#[cfg(doc)]
+use crate::placement::{FAR_ROUND_TRIP, ROUND_TRIP_ENV};
+
 /// How long an idle thread spins (yielding after [`BUSY_SPIN`]) before it sleeps, by default:
 /// longer than the gap between two kernel steps, so consecutive steps do not pay a futex wake-up
 /// each. Tune it with [`ThreadPool::with_spin`].
@@ -43,28 +43,6 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
 /// How long a spin runs without yielding the core.
 const BUSY_SPIN: Duration = Duration::from_micros(5);
-
-/// The caller-worker round trip (one atomic store seen and answered) from which threads count as
-/// far apart: the development machine's two vCPUs measured 28-99 ns in most states and 340 ns in
-/// the one that made small steps slow.
-pub const FAR_ROUND_TRIP: Duration = Duration::from_nanos(200);
-
-/// Factor grains are multiplied by on far threads. Measured on ResNet-50 at 90% sparsity (two
-/// threads, the round trip forced): 2 leaves it unchanged (17.7 vs 17.8 ms) while tiny BERT at
-/// 90% keeps its smallest steps on one thread; 3 already made ResNet-50 35% slower, its sparse
-/// convolutions having barely more work than two grains.
-const FAR_GRAIN_SCALE: usize = 2;
-
-/// Round trips per timed batch of the probe, and batches (the median batch counts).
-const PROBE_TRIPS: u64 = 100;
-const PROBE_BATCHES: usize = 7;
-
-/// How long the probe waits for a worker to answer before giving up (grains then stay as given).
-const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
-
-/// Environment variable that replaces the measured round trip (in nanoseconds), to reproduce a
-/// placement of the threads at will.
-pub const ROUND_TRIP_ENV: &str = "SPARSEC_ROUND_TRIP_NS";
 
 /// The closure type of a job: computes `begin..end` of the range.
 type ChunkFn = dyn Fn(usize, usize) + Sync;
@@ -77,10 +55,8 @@ pub struct ThreadPool {
     /// Held by the thread whose job is in flight; a concurrent or nested `parallel_for` that finds
     /// it taken runs inline instead of waiting (which could deadlock).
     busy: Mutex<()>,
-    /// The measured caller-worker round trip (`None`: one thread, or the probe timed out).
-    round_trip: Option<Duration>,
-    /// Factor every grain is multiplied by (1 for near threads).
-    grain_scale: usize,
+    /// How far apart the threads are, probed at creation and refreshed on request.
+    placement: Placement,
 }
 
 struct Shared {
@@ -153,14 +129,12 @@ impl ThreadPool {
 
     /// Like [`ThreadPool::new`] with an explicit spin time (`Duration::ZERO`: sleep at once).
     pub fn with_spin(threads: usize, spin: Duration) -> std::io::Result<Self> {
-        let mut pool = Self::spawn(threads, spin)?;
+        let pool = Self::spawn(threads, spin)?;
         if pool.threads > 1 {
-            let forced = std::env::var(ROUND_TRIP_ENV)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_nanos);
-            pool.round_trip = forced.or_else(|| pool.probe_round_trip());
-            pool.grain_scale = pool.round_trip.map_or(1, grain_scale);
+            match forced_round_trip() {
+                Some(rt) => pool.placement.fix(rt),
+                None => pool.placement.update(probe(&pool, PROBE_TIMEOUT)),
+            }
         }
         Ok(pool)
     }
@@ -172,10 +146,9 @@ impl ThreadPool {
         spin: Duration,
         round_trip: Duration,
     ) -> std::io::Result<Self> {
-        let mut pool = Self::spawn(threads, spin)?;
+        let pool = Self::spawn(threads, spin)?;
         if pool.threads > 1 {
-            pool.round_trip = Some(round_trip);
-            pool.grain_scale = grain_scale(round_trip);
+            pool.placement.fix(round_trip);
         }
         Ok(pool)
     }
@@ -205,8 +178,7 @@ impl ThreadPool {
             shared,
             workers: Vec::with_capacity(threads - 1),
             busy: Mutex::new(()),
-            round_trip: None,
-            grain_scale: 1,
+            placement: Placement::default(),
         };
         for i in 1..threads {
             let shared = Arc::clone(&pool.shared);
@@ -223,72 +195,31 @@ impl ThreadPool {
         self.threads
     }
 
-    /// The caller-worker round trip measured when the pool was made (or given by
-    /// [`ROUND_TRIP_ENV`]); `None` with one thread or when no worker answered in time.
+    /// The caller-worker round trip last measured (or given by [`ROUND_TRIP_ENV`]); `None` with
+    /// one thread or when no worker answered in time.
     pub fn round_trip(&self) -> Option<Duration> {
-        self.round_trip
+        self.placement.round_trip()
+    }
+
+    /// The threads are far apart: the last probe measured at least [`FAR_ROUND_TRIP`], or no
+    /// worker answered it. Always false with one thread.
+    pub fn is_far(&self) -> bool {
+        self.threads > 1 && self.placement.is_far()
     }
 
     /// The factor every grain is multiplied by: 1 unless the threads are far apart (see the
     /// module doc).
     pub fn grain_scale(&self) -> usize {
-        self.grain_scale
+        self.placement.grain_scale()
     }
 
-    /// Times atomic round trips between the caller and one worker: a job of two chunks, the
-    /// caller's storing odd values and waiting for the worker's even answers. The median of
-    /// [`PROBE_BATCHES`] batches of [`PROBE_TRIPS`] counts, so a preemption in one batch does
-    /// not. `None` when the worker has not answered within [`PROBE_TIMEOUT`].
-    fn probe_round_trip(&self) -> Option<Duration> {
-        let flag = AtomicU64::new(0);
-        let abandoned = std::sync::atomic::AtomicBool::new(false);
-        let batches = Mutex::new(Vec::with_capacity(PROBE_BATCHES));
-        let total = PROBE_TRIPS * PROBE_BATCHES as u64;
-        self.parallel_for(2, 1, &|b, _| {
-            let wait_for = |value: u64, start: Instant| {
-                while flag.load(Ordering::Acquire) != value {
-                    if abandoned.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    if start.elapsed() > PROBE_TIMEOUT {
-                        abandoned.store(true, Ordering::Relaxed);
-                        return false;
-                    }
-                    std::hint::spin_loop();
-                }
-                true
-            };
-            if b == 0 {
-                let mut times = Vec::with_capacity(PROBE_BATCHES);
-                let mut trip = 0;
-                for _ in 0..PROBE_BATCHES {
-                    let start = Instant::now();
-                    for _ in 0..PROBE_TRIPS {
-                        flag.store(2 * trip + 1, Ordering::Release);
-                        if !wait_for(2 * trip + 2, start) {
-                            return;
-                        }
-                        trip += 1;
-                    }
-                    times.push(start.elapsed() / PROBE_TRIPS as u32);
-                }
-                *batches.lock().unwrap_or_else(PoisonError::into_inner) = times;
-            } else {
-                let start = Instant::now();
-                for trip in 0..total {
-                    if !wait_for(2 * trip + 1, start) {
-                        return;
-                    }
-                    flag.store(2 * trip + 2, Ordering::Release);
-                }
-            }
-        });
-        let mut times = batches.into_inner().unwrap_or_else(PoisonError::into_inner);
-        if times.len() < PROBE_BATCHES {
-            return None;
+    /// Probes the round trip again when the last probe is older than `max_age` (a virtual
+    /// machine's vCPUs move between hosts' cores while a process runs), unless the round trip
+    /// was given or a loop is in flight. The probe waits at most [`REFRESH_TIMEOUT`].
+    pub fn refresh_placement(&self, max_age: Duration) {
+        if self.threads > 1 && self.placement.is_stale(max_age) {
+            self.placement.update(probe(self, REFRESH_TIMEOUT));
         }
-        times.sort();
-        Some(times[PROBE_BATCHES / 2])
     }
 
     /// Calls `f(begin, end)` over contiguous chunks that cover `0..work` exactly once, each at
@@ -299,10 +230,21 @@ impl ThreadPool {
     /// `f(0, work)` runs inline. A panic in `f` is resumed here after every other chunk has
     /// finished.
     pub fn parallel_for(&self, work: usize, grain: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        let grain = grain.max(1).saturating_mul(self.placement.grain_scale());
+        self.parallel_for_unscaled(work, grain, f)
+    }
+
+    /// [`ThreadPool::parallel_for`] with the grain used as given.
+    pub(crate) fn parallel_for_unscaled(
+        &self,
+        work: usize,
+        grain: usize,
+        f: &(dyn Fn(usize, usize) + Sync),
+    ) {
         if work == 0 {
             return;
         }
-        let grain = grain.max(1).saturating_mul(self.grain_scale);
+        let grain = grain.max(1);
         if self.threads == 1 || work < 2 * grain {
             return f(0, work);
         }
@@ -372,16 +314,6 @@ impl ThreadPool {
         if let Some(p) = payload {
             panic::resume_unwind(p);
         }
-    }
-}
-
-/// The grain factor for threads `round_trip` apart: [`FAR_GRAIN_SCALE`] from
-/// [`FAR_ROUND_TRIP`] on, else 1.
-fn grain_scale(round_trip: Duration) -> usize {
-    if round_trip >= FAR_ROUND_TRIP {
-        FAR_GRAIN_SCALE
-    } else {
-        1
     }
 }
 
@@ -681,48 +613,6 @@ mod tests {
                 });
             }
         });
-    }
-
-    #[test]
-    fn far_threads_scale_the_grain() {
-        assert_eq!(grain_scale(Duration::ZERO), 1);
-        assert_eq!(grain_scale(Duration::from_nanos(99)), 1);
-        assert_eq!(grain_scale(FAR_ROUND_TRIP), FAR_GRAIN_SCALE);
-        assert_eq!(grain_scale(Duration::from_secs(1)), FAR_GRAIN_SCALE);
-        // Far apart: grain 10 becomes 20, so 39 units run as one chunk and 40 split in two.
-        let far = ThreadPool::with_round_trip(2, DEFAULT_SPIN, Duration::from_nanos(340)).unwrap();
-        assert_eq!(far.grain_scale(), 2);
-        for (work, chunks) in [(39, 1), (40, 2)] {
-            let seen = Mutex::new(Vec::new());
-            far.parallel_for(work, 10, &|b, e| seen.lock().unwrap().push((b, e)));
-            let mut seen = seen.into_inner().unwrap();
-            seen.sort();
-            assert_eq!(seen.len(), chunks, "{work}: {seen:?}");
-            assert!(seen.iter().all(|(b, e)| e - b >= 20 || seen.len() == 1));
-            assert_eq!((seen[0].0, seen[seen.len() - 1].1), (0, work));
-        }
-        check_cover(&far, 1000, 20);
-        // One thread: nothing to measure, nothing to scale.
-        let one = ThreadPool::with_round_trip(1, DEFAULT_SPIN, Duration::from_secs(1)).unwrap();
-        assert_eq!((one.round_trip(), one.grain_scale()), (None, 1));
-    }
-
-    #[test]
-    fn the_probe_measures_a_round_trip() {
-        let pool = ThreadPool::with_spin(2, DEFAULT_SPIN).unwrap();
-        if std::env::var(ROUND_TRIP_ENV).is_err() {
-            assert_eq!(pool.grain_scale(), pool.round_trip().map_or(1, grain_scale));
-        }
-        // Other tests load the cores meanwhile, so a probe may time out (`None`); one of a few
-        // gets its answers, and every probe leaves the pool usable.
-        let rt = (0..20).find_map(|_| {
-            let rt = pool.probe_round_trip();
-            check_cover(&pool, 10_000, 1);
-            rt
-        });
-        let rt = rt.expect("a probe got its answers");
-        assert!(rt > Duration::ZERO && rt < PROBE_TIMEOUT, "{rt:?}");
-        assert_eq!(ThreadPool::new(1).unwrap().round_trip(), None);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Compiled {
     pub errors: ErrorSlot,
     /// The weights that run sparse, by weight name, with the packing their kernel was built from.
     pub packed: Vec<(String, Arc<Packing>)>,
+    /// The last time one run of the plan took on a single thread, in nanoseconds (0: never run
+    /// so); the engine keeps small plans on one thread when its threads are far apart.
+    pub serial_ns: std::sync::atomic::AtomicU64,
 }
 
 /// What the lowering may use besides the graph.
@@ -601,6 +604,7 @@ fn build_plan(
         plan,
         errors,
         packed: Vec::new(),
+        serial_ns: Default::default(),
     })
 }
 

@@ -1,9 +1,13 @@
 //! Tests of the plan the lowering builds: views of an operand's bytes run as no step, and a Relu
 //! that alone reads a native BatchNormalization runs in its pass.
 
+use crate::codegen::layout::CostTable;
 use crate::engine::Engine;
 use crate::passes::channel_test_util::{run1, Builder};
 use sparsec_ir::{Graph, Op, Tensor};
+use sparsec_runtime::{ThreadPool, DEFAULT_SPIN};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Compiles `g` for `x`, checks that the JIT's results equal the interpreter's, and returns the
 /// ops of the plan's steps.
@@ -79,4 +83,37 @@ fn batchnorm_and_its_relu_run_as_one_step() {
     let r = b.node("relu", Op::Relu {}, &[Some(bn)]);
     let (g, x) = b.finish(&[r]);
     assert_eq!(plan_ops(g, x), ["batch_normalization+relu"]);
+}
+
+/// On far threads a small plan runs on the caller alone (and records how long that took); on
+/// near ones it runs on the pool. Both give the interpreter's results.
+#[test]
+fn small_plans_stay_on_one_thread_when_the_threads_are_far_apart() {
+    let x = Tensor::from_f32(&[4, 64], (0..256).map(|i| (i % 17) as f32 - 8.0).collect());
+    let (mut b, xv) = Builder::with_input(x);
+    let r = b.node("relu", Op::Relu {}, &[Some(xv)]);
+    let y = b.node("neg", Op::Neg {}, &[Some(r)]);
+    let (g, x) = b.finish(&[y]);
+    let want = run1(&g, &x);
+    for (round_trip, solo) in [(0, false), (340, true)] {
+        let pool = ThreadPool::with_round_trip(2, DEFAULT_SPIN, Duration::from_nanos(round_trip))
+            .expect("pool");
+        assert_eq!(pool.is_far(), solo);
+        let mut e = Engine::with_pool(g.clone(), pool, CostTable::builtin()).expect("engine");
+        let compiled = e
+            .compile_for_inputs(std::slice::from_ref(&x))
+            .expect("compiles");
+        for _ in 0..2 {
+            let (got, _) = e
+                .execute(&compiled, std::slice::from_ref(&x), false)
+                .expect("runs");
+            assert_eq!(got[0].to_f32_vec(), want[0]);
+        }
+        let serial = compiled.serial_ns.load(Ordering::Relaxed);
+        assert_eq!(
+            serial > 0,
+            solo,
+            "round trip {round_trip} ns: {serial} ns on one thread"
+        );
+    }
 }

@@ -130,17 +130,19 @@ pub(crate) fn forced_round_trip() -> Option<Duration> {
 /// Times atomic round trips between the caller and one worker of `pool`: a loop of two chunks,
 /// the caller's storing odd values and waiting for the worker's even answers. The median of
 /// [`PROBE_BATCHES`] batches of [`PROBE_TRIPS`] counts, so a preemption in one batch does not.
-/// `None` when the worker has not answered within `timeout`, or when the loop ran on one thread
-/// (the pool was busy).
-pub(crate) fn probe(pool: &ThreadPool, timeout: Duration) -> Option<Duration> {
+/// `Some(None)` when the worker has not answered within `timeout`; `None` when the loop could
+/// not be split (the pool was running another loop), which says nothing about the threads.
+pub(crate) fn probe(pool: &ThreadPool, timeout: Duration) -> Option<Option<Duration>> {
     let flag = AtomicU64::new(0);
     let abandoned = AtomicBool::new(false);
+    let split = AtomicBool::new(false);
     let batches = Mutex::new(Vec::with_capacity(PROBE_BATCHES));
     let total = PROBE_TRIPS * PROBE_BATCHES as u64;
     pool.parallel_for_unscaled(2, 1, &|b, e| {
         if e - b != 1 {
             return;
         }
+        split.store(true, Ordering::Relaxed);
         let wait_for = |value: u64, start: Instant| {
             while flag.load(Ordering::Acquire) != value {
                 if abandoned.load(Ordering::Relaxed) {
@@ -179,12 +181,15 @@ pub(crate) fn probe(pool: &ThreadPool, timeout: Duration) -> Option<Duration> {
             }
         }
     });
-    let mut times = batches.into_inner().unwrap_or_else(PoisonError::into_inner);
-    if times.len() < PROBE_BATCHES {
+    if !split.into_inner() {
         return None;
     }
+    let mut times = batches.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if times.len() < PROBE_BATCHES {
+        return Some(None);
+    }
     times.sort();
-    Some(times[PROBE_BATCHES / 2])
+    Some(Some(times[PROBE_BATCHES / 2]))
 }
 
 #[cfg(test)]
@@ -235,7 +240,7 @@ mod tests {
         // Other tests load the cores meanwhile, so a probe may time out (`None`); one of a few
         // gets its answers, and every probe leaves the pool usable.
         let rt = (0..20).find_map(|_| {
-            let rt = probe(&pool, PROBE_TIMEOUT);
+            let rt = probe(&pool, PROBE_TIMEOUT).expect("an idle pool splits the probe");
             let hits = AtomicU64::new(0);
             pool.parallel_for_unscaled(1000, 1, &|b, e| {
                 hits.fetch_add((e - b) as u64, Ordering::Relaxed);
@@ -245,6 +250,12 @@ mod tests {
         });
         let rt = rt.expect("a probe got its answers");
         assert!(rt > Duration::ZERO && rt < PROBE_TIMEOUT, "{rt:?}");
+        // A probe from inside a loop of the same pool cannot split: it reports nothing.
+        pool.parallel_for_unscaled(2, 1, &|b, _| {
+            if b == 0 {
+                assert_eq!(probe(&pool, PROBE_TIMEOUT), None);
+            }
+        });
         // A refresh due now probes again; one not due keeps the value.
         let p = Placement::default();
         assert!(p.is_stale(Duration::from_secs(3600)));

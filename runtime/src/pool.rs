@@ -133,7 +133,11 @@ impl ThreadPool {
         if pool.threads > 1 {
             match forced_round_trip() {
                 Some(rt) => pool.placement.fix(rt),
-                None => pool.placement.update(probe(&pool, PROBE_TIMEOUT)),
+                None => {
+                    if let Some(rt) = probe(&pool, PROBE_TIMEOUT) {
+                        pool.placement.update(rt);
+                    }
+                }
             }
         }
         Ok(pool)
@@ -215,10 +219,13 @@ impl ThreadPool {
 
     /// Probes the round trip again when the last probe is older than `max_age` (a virtual
     /// machine's vCPUs move between hosts' cores while a process runs), unless the round trip
-    /// was given or a loop is in flight. The probe waits at most [`REFRESH_TIMEOUT`].
+    /// was given; a probe that finds a loop in flight changes nothing. It waits at most
+    /// [`REFRESH_TIMEOUT`] for an answer.
     pub fn refresh_placement(&self, max_age: Duration) {
         if self.threads > 1 && self.placement.is_stale(max_age) {
-            self.placement.update(probe(self, REFRESH_TIMEOUT));
+            if let Some(rt) = probe(self, REFRESH_TIMEOUT) {
+                self.placement.update(rt);
+            }
         }
     }
 

@@ -74,12 +74,17 @@ pub struct CompileTimes {
     pub lower: Duration,
 }
 
-/// When the pool's threads are far apart ([`ThreadPool::is_far`]), a plan whose last run on one
-/// thread took less than this runs on the caller alone: handing its small steps to a distant
+/// When the pool's threads are far apart ([`ThreadPool::is_far`]), a plan whose shortest run on
+/// one thread (of at least [`SERIAL_PROBES`]) took less than this runs on the caller alone:
+/// handing its small steps to a distant
 /// thread costs more than it saves. Tiny BERT at 90% sparsity ran 1.8-2.6 ms on two far threads
 /// (doubled grains or not) against 1.0 ms on one; ResNet-50 at 90% (33 ms on one thread) still
 /// gained from the second (23-32 ms).
 pub const SMALL_PLAN: Duration = Duration::from_millis(3);
+
+/// Runs a plan makes on one thread, when its pool's threads are far apart, before the engine
+/// judges its size: the first run after compiling pays for page faults and cold caches.
+const SERIAL_PROBES: u32 = 2;
 
 /// The engine probes its pool's placement again before a run when the last probe is older than
 /// this (a virtual machine's vCPUs change hosts' cores within seconds).
@@ -451,17 +456,18 @@ impl Engine {
     }
 
     /// The pool a run of `compiled` goes to: the engine's, unless its threads are far apart and
-    /// the plan is small or has not run on one thread yet (see [`SMALL_PLAN`]). Re-probes the
-    /// placement when the last probe is stale.
+    /// the plan is small or has not run [`SERIAL_PROBES`] times on one thread yet (see
+    /// [`SMALL_PLAN`]). Re-probes the placement when the last probe is stale.
     fn pool_for(&self, compiled: &Compiled) -> &ThreadPool {
         self.pool.refresh_placement(PLACEMENT_MAX_AGE);
         if !self.pool.is_far() {
             return &self.pool;
         }
-        match compiled.serial_ns.load(Ordering::Relaxed) {
-            0 => &self.solo,
-            ns if Duration::from_nanos(ns) < SMALL_PLAN => &self.solo,
-            _ => &self.pool,
+        let small = Duration::from_nanos(compiled.serial_ns.load(Ordering::Relaxed)) < SMALL_PLAN;
+        if small || compiled.serial_runs.load(Ordering::Relaxed) < SERIAL_PROBES {
+            &self.solo
+        } else {
+            &self.pool
         }
     }
 
@@ -496,7 +502,11 @@ impl Engine {
         };
         if std::ptr::eq(pool, &self.solo) {
             let ns = start.elapsed().as_nanos().clamp(1, u64::MAX as u128) as u64;
-            compiled.serial_ns.store(ns, Ordering::Relaxed);
+            let runs = compiled.serial_runs.fetch_add(1, Ordering::Relaxed);
+            let best = compiled.serial_ns.load(Ordering::Relaxed);
+            if runs == 0 || ns < best {
+                compiled.serial_ns.store(ns, Ordering::Relaxed);
+            }
         }
         if let Some(e) = compiled.errors.lock().ok().and_then(|mut s| s.take()) {
             return Err(EngineError::Kernel(e));

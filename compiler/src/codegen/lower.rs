@@ -35,9 +35,11 @@ pub struct Compiled {
     pub errors: ErrorSlot,
     /// The weights that run sparse, by weight name, with the packing their kernel was built from.
     pub packed: Vec<(String, Arc<Packing>)>,
-    /// The last time one run of the plan took on a single thread, in nanoseconds (0: never run
-    /// so); the engine keeps small plans on one thread when its threads are far apart.
+    /// The shortest run of the plan on a single thread so far, in nanoseconds (0: never run so);
+    /// the engine keeps small plans on one thread when its threads are far apart.
     pub serial_ns: std::sync::atomic::AtomicU64,
+    /// How many runs on a single thread `serial_ns` has seen.
+    pub serial_runs: std::sync::atomic::AtomicU32,
 }
 
 /// What the lowering may use besides the graph.
@@ -605,6 +607,7 @@ fn build_plan(
         errors,
         packed: Vec::new(),
         serial_ns: Default::default(),
+        serial_runs: Default::default(),
     })
 }
 

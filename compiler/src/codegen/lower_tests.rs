@@ -115,5 +115,8 @@ fn small_plans_stay_on_one_thread_when_the_threads_are_far_apart() {
             solo,
             "round trip {round_trip} ns: {serial} ns on one thread"
         );
+        // Two runs on one thread before the plan's size is judged (it is small: it stays).
+        let runs = compiled.serial_runs.load(Ordering::Relaxed);
+        assert_eq!(runs, if solo { 2 } else { 0 });
     }
 }

@@ -104,6 +104,7 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
             "specialize_ms": ms(times.specialize), "lower_ms": ms(times.lower),
             "arena_bytes": arena, "peak_rss_bytes": rss, "steps": compiled.plan.steps.len(),
             "round_trip_ns": round_trip_ns, "grain_scale": grain_scale,
+            "threads_far": engine.pool().is_far(),
             "kernels": top,
         });
         println!("{v}");
@@ -123,8 +124,17 @@ pub fn bench(graph: Graph, opts: BenchOptions) -> Result<()> {
         opts.warmup,
         opts.threads
     );
-    if let Some(rt) = round_trip_ns {
-        println!("threads:  round trip {rt} ns between them, grains scaled by {grain_scale}");
+    if engine.pool().threads() > 1 {
+        let rt = round_trip_ns.map_or("no answer".to_string(), |ns| format!("{ns} ns"));
+        let verdict = if engine.pool().is_far() {
+            format!(
+                "far apart: grains x{grain_scale}, plans under {} ms on one thread",
+                sparsec::engine::SMALL_PLAN.as_millis()
+            )
+        } else {
+            "near".to_string()
+        };
+        println!("threads:  round trip {rt} between them ({verdict})");
     }
     println!(
         "memory:   arena {:.2} MiB, peak resident {}",

@@ -247,6 +247,27 @@ fn bench_json_reports_timings_and_memory() {
     assert!(!v["kernels"].as_array().unwrap().is_empty());
 }
 
+/// With two threads `bench` reports their round trip and whether they count as far apart;
+/// `SPARSEC_ROUND_TRIP_NS` replaces the measurement.
+#[test]
+fn bench_reports_the_threads_placement() {
+    for (forced, far, scale) in [("30", false, 1), ("400", true, 2)] {
+        let r = std::process::Command::new(env!("CARGO_BIN_EXE_sparsec"))
+            .args(["bench", &example("digits_mlp.onnx"), "--iterations", "3"])
+            .args(["--warmup", "1", "--threads", "2", "--json"])
+            .env("SPARSEC_ROUND_TRIP_NS", forced)
+            .output()
+            .expect("the sparsec binary runs");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("one JSON object");
+        assert_eq!(v["round_trip_ns"], forced.parse::<u64>().unwrap(), "{v}");
+        assert_eq!(
+            (v["threads_far"].as_bool(), v["grain_scale"].as_u64()),
+            (Some(far), Some(scale))
+        );
+    }
+}
+
 #[test]
 fn jit_and_interpreter_agree_on_the_examples() {
     for (model, input) in [

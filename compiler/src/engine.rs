@@ -76,10 +76,9 @@ pub struct CompileTimes {
 
 /// When the pool's threads are far apart ([`ThreadPool::is_far`]), a plan whose shortest run on
 /// one thread (of at least [`SERIAL_PROBES`]) took less than this runs on the caller alone:
-/// handing its small steps to a distant
-/// thread costs more than it saves. Tiny BERT at 90% sparsity ran 1.8-2.6 ms on two far threads
-/// (doubled grains or not) against 1.0 ms on one; ResNet-50 at 90% (33 ms on one thread) still
-/// gained from the second (23-32 ms).
+/// handing its small steps to a distant thread costs more than it saves. Tiny BERT at 90%
+/// sparsity ran 1.8-2.6 ms on two far threads (doubled grains or not) against 1.0 ms on one;
+/// ResNet-50 at 90% (33 ms on one thread) still gained from the second (23-32 ms).
 pub const SMALL_PLAN: Duration = Duration::from_millis(3);
 
 /// Runs a plan makes on one thread, when its pool's threads are far apart, before the engine

@@ -40,9 +40,11 @@ use sparsec_ir::shape::resolve_window;
 use sparsec_ir::{Graph, NodeId, Op, Tensor, TensorData};
 use sparsec_runtime::{Kernel, KernelFn};
 
-/// Floats of the plane a block of the output grid may read (192 KiB of the 1 MiB L2 of one core
-/// here; 96 KiB and 384 KiB measured the same).
-pub(super) const BLOCK_FLOATS: usize = 48 * 1024;
+/// Floats of the plane a block of the output grid may read (512 KiB of the 1 MiB L2 of one core
+/// here). ResNet-50 at 90% zeros, 1 thread, five interleaved rounds: 192 KiB 32.1 ms, 384 KiB
+/// 31.8, 512 KiB 31.3-31.5, 768 KiB 31.8, the whole plane 31.7 (fewer blocks stream the weight
+/// fewer times; more plane than L2 holds spills it).
+pub(super) const BLOCK_FLOATS: usize = 128 * 1024;
 
 /// Work units per image (fewer when there are fewer output channels).
 const UNITS_PER_IMAGE: u64 = 32;
@@ -50,13 +52,16 @@ const UNITS_PER_IMAGE: u64 = 32;
 /// Fewest independent accumulators of a tile (FMA latency 4 x 2 pipes), where the grid allows.
 const MIN_CHAINS: usize = 8;
 
-/// Most accumulators of a tile (16 registers: accumulators, the broadcast weight, a load).
-const MAX_ACCS: usize = 12;
+/// Most accumulators of a tile (16 registers: the accumulators and the two nonzeros' broadcast
+/// weights; the FMAs read `X` from memory). ResNet-50 at 90% zeros, 1 thread: 14 ran 32.1 ms
+/// against 32.6 for 12 (with the Cranelift FMA patch; without it, 14 spilled and ran 35.1 ms
+/// against 33.7).
+const MAX_ACCS: usize = 14;
 
 /// Most accumulators of a tile that covers the whole grid. Small grids then read each nonzero
 /// once per channel instead of once per tile: ResNet-50's 7x7 3x3 512>512 conv ran 9% faster
 /// and its 49-pixel 1x1 2048>512 10% (one tile of 14 and 13 accumulators instead of two of 8
-/// and 7). Larger grids keep [`MAX_ACCS`]: rows of 56 pixels in 14 accumulators ran 9% slower.
+/// and 7).
 const WHOLE_GRID_ACCS: usize = 14;
 
 /// The geometry of a convolution as the kernel sees it (spatial axes padded to two).

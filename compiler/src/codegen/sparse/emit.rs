@@ -293,12 +293,11 @@ pub(super) fn lane_splat(b: &mut FunctionBuilder, v: Value, l: usize) -> Value {
     b.ins().bitcast(types::F32X4, le, s)
 }
 
-/// `w * x + acc` for the vector kernels, as one FMA whose tied operand (Cranelift ties an x64
-/// FMA's result to a factor) is `x`, the `X^T` vector loaded for this product alone: it dies
-/// there, so no register copy is needed, where tying the broadcast weight that several vectors
-/// share would copy it once per FMA. Against a multiply (with the load folded in) and an add:
-/// half the floating-point instructions, MLP-4096 at 90% and batch 64 2% faster (10.68 -> 10.46
-/// ms, five interleaved rounds; the same 2% was measured before the packed loads).
+/// `w * x + acc` for the vector kernels, as one FMA. With the workspace's Cranelift (see
+/// `vendor/README.md`) a loaded `x` becomes the memory operand of a `vfmadd231ps` whose result is
+/// tied to `acc`: one instruction and no register copy. Against a multiply (with the load folded
+/// in) and an add: half the floating-point instructions, MLP-4096 at 90% and batch 64 2% faster
+/// (10.68 -> 10.46 ms, five interleaved rounds, before the patch).
 pub(super) fn madd(b: &mut FunctionBuilder, w: Value, x: Value, acc: Value) -> Value {
     b.ins().fma(x, w, acc)
 }

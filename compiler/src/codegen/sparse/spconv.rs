@@ -218,8 +218,8 @@ fn tile(
                 } else {
                     load_f32(b, xa, spec.x_at(k, jj))
                 };
-                // The loaded vector is the tied operand of the x64 FMA (it dies here), so
-                // the FMA needs no register copy.
+                // With the workspace's Cranelift, the x64 FMA reads the vector from memory
+                // and ties its result to the accumulator: one instruction, no register copy.
                 acc[i] = b.ins().fma(xv, ws, acc[i]);
             }
         }

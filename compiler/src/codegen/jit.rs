@@ -9,7 +9,7 @@
 //! opaque owner of the code that a plan keeps alive as long as it may call the kernels.
 //!
 //! Setting the environment variable `SPARSEC_JIT_DISASM` prints each kernel's machine code to
-//! standard error as it is compiled.
+//! standard error as it is compiled; [`Jit::keep_listings`] keeps it for tests to inspect.
 
 use super::CodegenError;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Value};
@@ -42,6 +42,8 @@ pub struct Jit {
     fctx: FunctionBuilderContext,
     /// Every defined function, with whether its code is finalized.
     funcs: Vec<(FuncId, bool)>,
+    /// The machine-code listing of every kernel defined since [`Jit::keep_listings`].
+    listings: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Jit {
@@ -75,7 +77,19 @@ impl Jit {
             module,
             fctx: FunctionBuilderContext::new(),
             funcs: Vec::new(),
+            listings: None,
         })
+    }
+
+    /// Keeps the machine-code listing (Cranelift's text of the final instructions) of every
+    /// kernel defined from now on, for tests that check what a kernel compiles to.
+    pub fn keep_listings(&mut self) {
+        self.listings.get_or_insert_with(Vec::new);
+    }
+
+    /// The listings kept since [`Jit::keep_listings`], each headed `; kernel `NAME``.
+    pub fn listings(&self) -> &[String] {
+        self.listings.as_deref().unwrap_or(&[])
     }
 
     /// The pointer type of the target (`i64` on the hosts sparsec supports).
@@ -118,14 +132,18 @@ impl Jit {
             b.finalize(cfg);
             built?;
         }
-        let disasm = std::env::var_os("SPARSEC_JIT_DISASM").is_some();
-        self.ctx.set_disasm(disasm);
+        let print = std::env::var_os("SPARSEC_JIT_DISASM").is_some();
+        self.ctx.set_disasm(print || self.listings.is_some());
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| jit_err(&format!("compile `{name}`"), format!("{e:?}")))?;
-        if disasm {
-            if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
-                eprintln!("; kernel `{name}`\n{code}");
+        if let Some(code) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            let text = format!("; kernel `{name}`\n{code}");
+            if print {
+                eprintln!("{text}");
+            }
+            if let Some(l) = &mut self.listings {
+                l.push(text);
             }
         }
         self.module.clear_context(&mut self.ctx);

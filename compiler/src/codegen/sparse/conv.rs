@@ -53,9 +53,9 @@ const UNITS_PER_IMAGE: u64 = 32;
 const MIN_CHAINS: usize = 8;
 
 /// Most accumulators of a tile (16 registers: the accumulators and the two nonzeros' broadcast
-/// weights; the FMAs read `X` from memory). ResNet-50 at 90% zeros, 1 thread: 14 ran 32.1 ms
-/// against 32.6 for 12 (with the Cranelift FMA patch; without it, 14 spilled and ran 35.1 ms
-/// against 33.7).
+/// weights; the FMAs read `X` from memory). ResNet-50 at 90% zeros, 1 thread, two runs of
+/// interleaved rounds: 14 ran 31.9-32.0 ms against 32.3-32.6 for 12 (with the Cranelift FMA
+/// patch; without it, 14 spilled and ran 35.1 ms against 33.7).
 const MAX_ACCS: usize = 14;
 
 /// Most accumulators of a tile that covers the whole grid. Small grids then read each nonzero

@@ -11,7 +11,7 @@
 //! Setting the environment variable `SPARSEC_JIT_DISASM` prints each kernel's machine code to
 //! standard error as it is compiled; [`Jit::keep_listings`] keeps it for tests to inspect.
 
-use super::CodegenError;
+use super::{wide, CodegenError};
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Value};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
@@ -44,6 +44,9 @@ pub struct Jit {
     funcs: Vec<(FuncId, bool)>,
     /// The machine-code listing of every kernel defined since [`Jit::keep_listings`].
     listings: Option<Vec<String>>,
+    /// `f32` lanes of the vectors the sparse kernels accumulate in: 8 where [`wide::available`]
+    /// (256-bit `f32x8`), else 4.
+    lanes: usize,
 }
 
 impl std::fmt::Debug for Jit {
@@ -58,8 +61,16 @@ fn jit_err(what: &str, e: impl std::fmt::Display) -> CodegenError {
 }
 
 impl Jit {
-    /// A JIT for the host CPU, optimizing for speed.
+    /// A JIT for the host CPU, optimizing for speed, whose sparse kernels use `f32x8` vectors
+    /// where [`wide::available`] says the host and the code generator support them.
     pub fn new() -> Result<Jit, CodegenError> {
+        let mut jit = Jit::host()?;
+        jit.lanes = if wide::available() { 8 } else { 4 };
+        Ok(jit)
+    }
+
+    /// A JIT for the host CPU with 4-lane vectors (what [`wide::available`] probes with).
+    pub(super) fn host() -> Result<Jit, CodegenError> {
         let mut flags = settings::builder();
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
             f.set(k, v).map_err(|e| jit_err(&format!("flag {k}"), e))
@@ -78,7 +89,28 @@ impl Jit {
             fctx: FunctionBuilderContext::new(),
             funcs: Vec::new(),
             listings: None,
+            lanes: 4,
         })
+    }
+
+    /// `f32` lanes of the sparse kernels' vectors: 8 (`f32x8`) or 4 (`f32x4`).
+    pub fn vector_lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Sets the sparse kernels' vector lanes for the kernels defined from now on: 4, or 8 where
+    /// [`wide::available`] (tests compare both; `SPARSEC_VECTOR_BITS=128` sets 4 for a run).
+    pub fn set_vector_lanes(&mut self, lanes: usize) -> Result<(), CodegenError> {
+        match lanes {
+            4 => self.lanes = 4,
+            8 if wide::available() => self.lanes = 8,
+            _ => {
+                return Err(CodegenError::Unsupported(format!(
+                    "{lanes}-lane vectors on this host"
+                )))
+            }
+        }
+        Ok(())
     }
 
     /// Keeps the machine-code listing (Cranelift's text of the final instructions) of every

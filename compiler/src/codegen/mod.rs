@@ -30,6 +30,7 @@ pub mod pool;
 pub mod select;
 pub mod sparse;
 pub mod strided;
+pub mod wide;
 
 use sparsec_ir::{Tensor, ValueId};
 use sparsec_runtime::{AlignedBuf, Kernel};

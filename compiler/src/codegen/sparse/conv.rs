@@ -181,8 +181,8 @@ pub(super) struct Tiling {
     pub r: usize,
     /// Column starts of the accumulators in a tile.
     pub cols: Vec<usize>,
-    /// Whether accumulators are `f32x4`.
-    pub vector: bool,
+    /// Lanes of each accumulator: 1 (`f32`), 4 (`f32x4`) or 8 (`f32x8`).
+    pub lanes: usize,
     /// Columns per tile.
     pub width: usize,
 }
@@ -199,30 +199,32 @@ fn rows_per_tile(rows: usize, per_row: usize) -> usize {
         .unwrap_or(1)
 }
 
-/// Chooses the tile for a grid of `rows x cols` pixels.
-pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
+/// Chooses the tile for a grid of `rows x cols` pixels with accumulators of at most `lanes`
+/// lanes (4, or 8 where the JIT has `f32x8`; rows narrower than the lanes take fewer).
+pub(super) fn tiling(rows: usize, cols: usize, lanes: usize) -> Tiling {
     if cols < 4 {
         let r = rows_per_tile(rows, cols);
         return Tiling {
             grid: [rows, cols],
             r,
             cols: (0..cols).collect(),
-            vector: false,
+            lanes: 1,
             width: cols,
         };
     }
-    let nv = cols.div_ceil(4);
+    let l = if lanes >= 8 && cols >= 8 { 8 } else { 4 };
+    let nv = cols.div_ceil(l);
     let whole = nv * rows <= WHOLE_GRID_ACCS;
     if nv <= MAX_ACCS || whole {
-        // Whole rows: vectors at 0, 4, ..., the last one ending at the row's end; the whole grid
+        // Whole rows: vectors at 0, l, ..., the last one ending at the row's end; the whole grid
         // in one tile when it is small, so every nonzero is read once per channel.
-        let mut starts: Vec<usize> = (0..nv - 1).map(|v| 4 * v).collect();
-        starts.push(cols - 4);
+        let mut starts: Vec<usize> = (0..nv - 1).map(|v| l * v).collect();
+        starts.push(cols - l);
         return Tiling {
             grid: [rows, cols],
             r: if whole { rows } else { rows_per_tile(rows, nv) },
             cols: starts,
-            vector: true,
+            lanes: l,
             width: cols,
         };
     }
@@ -234,20 +236,20 @@ pub(super) fn tiling(rows: usize, cols: usize) -> Tiling {
     Tiling {
         grid: [rows, cols],
         r: 1,
-        cols: (0..t).map(|v| 4 * v).collect(),
-        vector: true,
-        width: 4 * t,
+        cols: (0..t).map(|v| l * v).collect(),
+        lanes: l,
+        width: l * t,
     }
 }
 
 /// The grid's tiling and the row strides of the plane and of the output: one long row when the
 /// plane's rows are as wide as the output's.
-pub(super) fn grid(g: &Geometry) -> (Tiling, usize, usize) {
+pub(super) fn grid(g: &Geometry, lanes: usize) -> (Tiling, usize, usize) {
     let grid_len = g.out[0] * g.out[1];
     if g.q[1] == g.out[1] {
-        (tiling(1, grid_len), grid_len, grid_len)
+        (tiling(1, grid_len, lanes), grid_len, grid_len)
     } else {
-        (tiling(g.out[0], g.out[1]), g.q[1], g.out[1])
+        (tiling(g.out[0], g.out[1], lanes), g.q[1], g.out[1])
     }
 }
 
@@ -623,7 +625,7 @@ pub fn lower_sparse_conv(
             other => other,
         })
         .collect();
-    let (t, wx, wy) = grid(&g);
+    let (t, wx, wy) = grid(&g, jit.vector_lanes());
     // The packed blob: row pointers, plane offsets, values.
     let mut blob = Blob::default();
     let ptr = blob.section(u32s(&m.row_ptr));
@@ -639,7 +641,7 @@ pub fn lower_sparse_conv(
     let spec = ConvKernelSpec {
         r: t.r,
         cols: t.cols.clone(),
-        vector: t.vector,
+        lanes: t.lanes,
         width: t.width,
         wx,
         wy,

@@ -7,6 +7,7 @@ use super::conv::{blocks, geometry, grid, tiling, BLOCK_FLOATS};
 use super::sample::Rng;
 use super::*;
 use crate::codegen::local::LocalSteps;
+use crate::codegen::wide::lane_choices;
 use crate::codegen::{Epilogue, LoweredKernel};
 use crate::interp::eval_op;
 use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType, ValueId};
@@ -197,7 +198,15 @@ impl Env {
 
     /// Lowers with `epilogue` and checks every split of the work against the interpreter.
     fn check(&self, epilogue: &[Epilogue], what: &str) {
+        for lanes in lane_choices() {
+            self.check_lanes(epilogue, &format!("{what}, {lanes} lanes"), lanes);
+        }
+    }
+
+    /// [`Env::check`] with kernels of `lanes`-lane vectors.
+    fn check_lanes(&self, epilogue: &[Epilogue], what: &str, lanes: usize) {
         let mut jit = Jit::new().unwrap();
+        jit.set_vector_lanes(lanes).unwrap();
         let steps = lower_sparse_conv(&self.g, self.node, epilogue, &self.packing(), &mut jit, 0)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let want = self.expected(epilogue);
@@ -315,7 +324,7 @@ fn grid_blocks_are_even() {
     for c in cases {
         let env = Env::new(c, 1);
         let g = geometry(&env.g, env.node).unwrap();
-        let (t, wx, _) = grid(&g);
+        let (t, wx, _) = grid(&g, 8);
         let b = blocks(&g, &t, wx);
         let (axis, step) = if t.grid[0] > 1 {
             (0, t.r)
@@ -418,16 +427,18 @@ fn empty_rows() {
 
 #[test]
 fn tilings_cover_their_rows() {
-    for (rows, cols) in [1, 3, 7]
+    for (rows, cols, lanes) in [1, 3, 7]
         .into_iter()
-        .flat_map(|r| (1..80).map(move |c| (r, c)))
+        .flat_map(|r| (1..80).flat_map(move |c| [(r, c, 4), (r, c, 8)]))
     {
-        let t = tiling(rows, cols);
+        let t = tiling(rows, cols, lanes);
+        assert!(t.lanes <= lanes && (t.lanes > 1) == (cols >= 4), "{t:?}");
+        assert!(t.lanes < 8 || cols >= 8, "{t:?}");
         assert!(t.width <= cols && t.r <= rows && t.r >= 1, "{t:?}");
         // At most 14 accumulators (16 registers, two of them the broadcast weights).
         let accs = t.r * t.cols.len();
         assert!(accs <= 14, "{t:?}");
-        let lane = if t.vector { 4 } else { 1 };
+        let lane = t.lanes;
         assert!(t.cols.iter().all(|&c| c + lane <= t.width), "{t:?}");
         // A tile's accumulators cover its width.
         let mut seen = vec![false; t.width];
@@ -437,8 +448,10 @@ fn tilings_cover_their_rows() {
         assert!(seen.iter().all(|&s| s), "{t:?}");
     }
     // ResNet-50's last stage: a 7x7 grid and a flat one of 49 pixels are one tile each.
-    assert_eq!((tiling(7, 7).r, tiling(7, 7).cols), (7, vec![0, 3]));
-    assert_eq!((tiling(1, 49).r, tiling(1, 49).cols.len()), (1, 13));
+    assert_eq!((tiling(7, 7, 4).r, tiling(7, 7, 4).cols), (7, vec![0, 3]));
+    assert_eq!((tiling(7, 7, 8).r, tiling(7, 7, 8).cols), (7, vec![0, 3]));
+    assert_eq!((tiling(1, 49, 4).r, tiling(1, 49, 4).cols.len()), (1, 13));
+    assert_eq!((tiling(1, 49, 8).r, tiling(1, 49, 8).cols.len()), (1, 7));
 }
 
 #[test]

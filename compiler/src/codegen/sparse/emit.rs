@@ -5,7 +5,8 @@ use super::{IndexWidth, SparseError};
 use crate::codegen::jit::KernelParams;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value,
+    types, ConstantData, Endianness, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type,
+    Value,
 };
 use cranelift_frontend::FunctionBuilder;
 
@@ -163,7 +164,45 @@ pub(super) fn load_v(b: &mut FunctionBuilder, base: Value, off: i64) -> Value {
     b.ins().load(types::F32X4, ro(), base, off as i32)
 }
 
-/// A zero `f32` or `f32x4`.
+/// The vector of type `ty` (`f32x4` or `f32x8`) at `base + off`.
+pub(super) fn load_t(b: &mut FunctionBuilder, ty: Type, base: Value, off: i64) -> Value {
+    b.ins().load(ty, ro(), base, off as i32)
+}
+
+/// Each `f32x8` of `vals` as its two `f32x4` halves (low lanes first); an `f32x4` stays as it is.
+/// The epilogues work on `f32x4`: the `f32x8` operations of the workspace's Cranelift are only
+/// those the accumulation needs (`codegen/wide.rs`). The halves go through a stack slot.
+pub(super) fn halves(b: &mut FunctionBuilder, vals: &[Value]) -> Vec<Value> {
+    let wide: Vec<usize> = (0..vals.len())
+        .filter(|&i| b.func.dfg.value_type(vals[i]) == types::F32X8)
+        .collect();
+    if wide.is_empty() {
+        return vals.to_vec();
+    }
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        32 * wide.len() as u32,
+        5,
+    ));
+    let at = b.ins().stack_addr(types::I64, slot, 0);
+    let mut out = Vec::with_capacity(vals.len() + wide.len());
+    let mut k = 0;
+    for &v in vals {
+        if b.func.dfg.value_type(v) == types::F32X8 {
+            let off = 32 * k;
+            k += 1;
+            b.ins().store(mem(), v, at, off);
+            for h in 0..2 {
+                out.push(b.ins().load(types::F32X4, mem(), at, off + 16 * h));
+            }
+        } else {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// A zero `f32`, `f32x4` or `f32x8`.
 pub(super) fn zero(b: &mut FunctionBuilder, ty: Type) -> Value {
     let z = b.ins().f32const(0.0);
     if ty == types::F32 {

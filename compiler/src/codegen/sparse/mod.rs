@@ -420,7 +420,8 @@ pub fn compile(
         (Packing::Bsr(m), _, 1) => jit.define(&kname, |b, p| spmv::bsr(b, p, m, &s, spec))?,
         (Packing::Nm24(m), _, 1) => jit.define(&kname, |b, p| spmv::nm24(b, p, m, &s, spec))?,
         (Packing::Csr(m), Strategy::Loop, _) => {
-            jit.define(&kname, |b, p| spmm::csr_loop(b, p, m, &s, spec))?
+            let lanes = jit.vector_lanes();
+            jit.define(&kname, |b, p| spmm::csr_loop(b, p, m, &s, spec, lanes))?
         }
         (Packing::Csr(m), Strategy::Baked, _) => {
             jit.define(&kname, |b, p| spmm::csr_baked(b, p, m, &s, &units, spec))?

@@ -19,7 +19,7 @@
 //! channels; `block` points at four `i64`: first and one-past-last grid row, first and
 //! one-past-last grid column.
 
-use super::emit::{emit_for, load_f32, load_v, mem, relu, ro, scaled, zero};
+use super::emit::{emit_for, halves, load_f32, load_t, mem, relu, ro, scaled, zero};
 use crate::codegen::dense::EpiStep;
 use crate::codegen::jit::KernelParams;
 use crate::codegen::CodegenError;
@@ -37,8 +37,8 @@ pub(super) struct ConvKernelSpec {
     pub r: usize,
     /// Column starts of the tile's accumulators, relative to the tile's first column.
     pub cols: Vec<usize>,
-    /// Whether each accumulator is an `f32x4` (else a scalar).
-    pub vector: bool,
+    /// Lanes of each accumulator: 1 (`f32`), 4 (`f32x4`) or 8 (`f32x8`).
+    pub lanes: usize,
     /// Columns a tile covers (the column step between tiles).
     pub width: usize,
     /// Row stride of `X` in elements.
@@ -71,6 +71,28 @@ impl ConvKernelSpec {
     /// Byte offset of accumulator `(k, j)` in `Y`.
     fn y_at(&self, k: usize, j: usize) -> i64 {
         4 * (k * self.wy + self.cols[j]) as i64
+    }
+
+    /// The accumulators' type.
+    fn ty(&self) -> Type {
+        match self.lanes {
+            1 => types::F32,
+            4 => types::F32X4,
+            _ => types::F32X8,
+        }
+    }
+
+    /// The same tile with each `f32x8` accumulator as two `f32x4` (the epilogue's view, see
+    /// `emit::halves`).
+    fn narrow(&self) -> ConvKernelSpec {
+        if self.lanes != 8 {
+            return self.clone();
+        }
+        ConvKernelSpec {
+            lanes: 4,
+            cols: self.cols.iter().flat_map(|&c| [c, c + 4]).collect(),
+            ..self.clone()
+        }
     }
 }
 
@@ -116,11 +138,10 @@ pub(super) fn emit(
     n_args: usize,
 ) -> Result<(), CodegenError> {
     let ptr_ty = types::I64;
-    let ty = if spec.vector {
-        types::F32X4
-    } else {
-        types::F32
-    };
+    let ty = spec.ty();
+    // The epilogue's view of a tile: `f32x4` halves of `f32x8` accumulators.
+    let out_spec = spec.narrow();
+    let out_ty = out_spec.ty();
     let arg = |b: &mut FunctionBuilder, k: usize| b.ins().load(ptr_ty, ro(), p.args, 8 * k as i32);
     let x = arg(b, 0);
     let blob = arg(b, 1);
@@ -152,7 +173,11 @@ pub(super) fn emit(
                 EpiStep::Bias(k) => {
                     let at = scaled(b, epi_arg(k), co, 4);
                     let v = load_f32(b, at, 0);
-                    Some(if spec.vector { b.ins().splat(ty, v) } else { v })
+                    Some(if out_spec.lanes > 1 {
+                        b.ins().splat(out_ty, v)
+                    } else {
+                        v
+                    })
                 }
                 _ => None,
             })
@@ -169,7 +194,8 @@ pub(super) fn emit(
                 let yi = b.ins().iadd(yi, cc);
                 let yoff = scaled(b, chan, yi, 4);
                 tile(b, spec, ty, (xt, offs, vals), (p0, p1), &mut |b, acc| {
-                    store(b, spec, acc, yoff, y, &biases, &|k| epi_arg(k));
+                    let acc = halves(b, acc);
+                    store(b, &out_spec, &acc, yoff, y, &biases, &|k| epi_arg(k));
                 });
                 vec![]
             });
@@ -208,16 +234,16 @@ fn tile(
         let off = b.ins().uload32(ro(), at, (4 * j) as i32);
         let va = scaled(b, vals, q, 4);
         let w = load_f32(b, va, 4 * j);
-        let ws = if spec.vector { b.ins().splat(ty, w) } else { w };
+        let ws = if spec.lanes > 1 {
+            b.ins().splat(ty, w)
+        } else {
+            w
+        };
         let xa = scaled(b, xt, off, 4);
         for k in 0..spec.r {
             for jj in 0..spec.cols.len() {
                 let i = k * spec.cols.len() + jj;
-                let xv = if spec.vector {
-                    load_v(b, xa, spec.x_at(k, jj))
-                } else {
-                    load_f32(b, xa, spec.x_at(k, jj))
-                };
+                let xv = load_t(b, ty, xa, spec.x_at(k, jj));
                 // With the workspace's Cranelift, the x64 FMA reads the vector from memory
                 // and ties its result to the accumulator: one instruction, no register copy.
                 acc[i] = b.ins().fma(xv, ws, acc[i]);

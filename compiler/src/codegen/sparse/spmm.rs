@@ -13,8 +13,8 @@
 //! - [`nm24`]: per group of 4 columns, the two stored values go to two accumulator sets.
 
 use super::emit::{
-    bsr_body, emit_for, entry, epilogue, lane_splat, load_f32, load_index, load_v, madd, mem, ro,
-    scaled, sum, u16_lane, zero, Entry,
+    bsr_body, emit_for, entry, epilogue, halves, lane_splat, load_f32, load_index, load_t, load_v,
+    madd, mem, ro, scaled, sum, u16_lane, zero, Entry,
 };
 use super::spmv::if_unit;
 use super::transpose::xt_vector;
@@ -102,15 +102,38 @@ fn xt_loads(
         .collect()
 }
 
+/// The accumulators of tile `(v0, nv)` (`f32x4` vectors of `X^T`): `(first vector, 2)` for each
+/// pair of vectors that is one contiguous `f32x8` when `lanes == 8`, `(vector, 1)` for the rest.
+fn groups(
+    (v0, nv): (usize, usize),
+    lanes: usize,
+    (cols, stride): (usize, usize),
+) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut v = v0;
+    while v < v0 + nv {
+        let pair = lanes == 8 && v + 1 < v0 + nv && {
+            let (rb, off) = xt_vector(cols, stride, v);
+            xt_vector(cols, stride, v + 1) == (rb, off + 16)
+        };
+        let n = if pair { 2 } else { 1 };
+        out.push((v, n));
+        v += n;
+    }
+    out
+}
+
 /// Data-driven CSR times dense. Tile by tile over all of the call's rows: one tile of `X^T`
 /// (`cols` cache lines with the default tiling) stays in the L2 cache while the rows' nonzeros
-/// stream past it in order.
+/// stream past it in order. With `lanes == 8` two adjacent vectors of a tile are one `f32x8`
+/// accumulator (half the FMAs and loads; MLP-4096 at 90% zeros, batch 64: see `ARCHITECTURE.md`).
 pub(super) fn csr_loop(
     b: &mut FunctionBuilder,
     p: KernelParams,
     m: &Csr,
     s: &Sections,
     spec: &MatmulSpec,
+    lanes: usize,
 ) -> Result<(), CodegenError> {
     let e = entry(b, p, s.units);
     let stride = super::xt_stride(spec.batch);
@@ -118,10 +141,18 @@ pub(super) fn csr_loop(
     let ptr = b.ins().iadd_imm_s(e.blob, s.ptr);
     let idx = b.ins().iadd_imm_s(e.blob, s.idx);
     let vals = b.ins().iadd_imm_s(e.blob, s.vals);
-    let sets = spec.sets;
-    // Nonzeros per iteration: a multiple of the sets, at least 4.
-    let unroll = sets * 4usize.div_ceil(sets);
-    for (v0, nv) in tiles(stride, spec.tile_vectors) {
+    for tile in tiles(stride, spec.tile_vectors) {
+        let gs = groups(tile, lanes, (m.cols, stride));
+        let ng = gs.len();
+        let wide = gs.iter().any(|g| g.1 == 2);
+        // `f32x8` accumulators halve the chains of a tile; twice the sets keep as many FMAs in
+        // flight (latency 4 x 2 pipes).
+        let sets = if wide { 2 * spec.sets } else { spec.sets };
+        // Nonzeros per iteration: a multiple of the sets, at least 4.
+        let unroll = sets * 4usize.div_ceil(sets);
+        // `f32x4` weights come packed four to a load and are shuffled lane by lane; an `f32x8`
+        // broadcast reads its weight from memory itself.
+        let pack_vals = !wide;
         emit_for(b, e.lo, e.hi, 1, &[], &mut |b, r, _| {
             let at = scaled(b, ptr, r, 4);
             let p0 = b.ins().uload32(ro(), at, 0);
@@ -131,56 +162,71 @@ pub(super) fn csr_loop(
             let nnz = |b: &mut FunctionBuilder,
                        q: Value,
                        j: usize,
-                       packed: Option<(Value, Value)>,
+                       packed: Option<(Value, Option<Value>)>,
                        acc: &mut [Value]| {
-                let (col, ws) = match packed {
-                    Some((v, w4)) => (u16_lane(b, v, j % 4), lane_splat(b, w4, j % 4)),
+                let col = match packed {
+                    Some((v, _)) => u16_lane(b, v, j % 4),
+                    None => load_index(b, w, idx, q, (j * w.bytes()) as i64),
+                };
+                let (w4, w8) = match packed.and_then(|p| p.1) {
+                    Some(w4) => (Some(lane_splat(b, w4, j % 4)), None),
                     None => {
-                        let col = load_index(b, w, idx, q, (j * w.bytes()) as i64);
                         let va = scaled(b, vals, q, 4);
-                        let wv = load_f32(b, va, 4 * j as i64);
-                        (col, b.ins().splat(types::F32X4, wv))
+                        let splat = |b: &mut FunctionBuilder, ty| {
+                            let wv = load_f32(b, va, 4 * j as i64);
+                            b.ins().splat(ty, wv)
+                        };
+                        let w8 = wide.then(|| splat(b, types::F32X8));
+                        let w4 = gs.iter().any(|g| g.1 == 1).then(|| splat(b, types::F32X4));
+                        (w4, w8)
                     }
                 };
-                let loads = xt_loads(b, e.x, col, 0, (m.cols, stride), (v0, nv));
-                for (a, (base, off)) in acc.iter_mut().zip(loads) {
-                    let xv = load_v(b, base, off);
+                let loads = xt_loads(b, e.x, col, 0, (m.cols, stride), tile);
+                for (a, &(v, n)) in acc.iter_mut().zip(&gs) {
+                    let (base, off) = loads[v - tile.0];
+                    let (ty, ws) = if n == 2 {
+                        (types::F32X8, w8.unwrap())
+                    } else {
+                        (types::F32X4, w4.unwrap())
+                    };
+                    let xv = load_t(b, ty, base, off);
                     *a = madd(b, ws, xv, *a);
                 }
             };
-            let z = zero(b, types::F32X4);
-            let init = vec![z; nv * sets];
+            let init: Vec<Value> = (0..sets)
+                .flat_map(|_| gs.iter().map(|g| g.1))
+                .map(|n| zero(b, if n == 2 { types::F32X8 } else { types::F32X4 }))
+                .collect();
             let (qe, accs) = emit_for(b, p0, p1, unroll as i64, &init, &mut |b, q, a| {
                 let mut a = a.to_vec();
                 // Groups of four with `u16` indices: the indices are one 64-bit load split by
-                // shifts, the values one `f32x4` load broadcast lane by lane (MLP-4096 at 90%,
-                // batch 64: 12.5 -> 11.5 ms against a load of each).
+                // shifts, the values (`f32x4` tiles) one `f32x4` load broadcast lane by lane
+                // (MLP-4096 at 90%, batch 64: 12.5 -> 11.5 ms against a load of each).
                 let mut packed = None;
                 for j in 0..unroll {
                     if j % 4 == 0 {
                         packed = (w == IndexWidth::U16 && j + 4 <= unroll).then(|| {
                             let at = scaled(b, idx, q, 2);
                             let va = scaled(b, vals, q, 4);
-                            (
-                                b.ins().load(types::I64, ro(), at, (2 * j) as i32),
-                                load_v(b, va, 4 * j as i64),
-                            )
+                            let idx4 = b.ins().load(types::I64, ro(), at, (2 * j) as i32);
+                            (idx4, pack_vals.then(|| load_v(b, va, 4 * j as i64)))
                         });
                     }
                     let u = j % sets;
-                    nnz(b, q, j, packed, &mut a[u * nv..(u + 1) * nv]);
+                    nnz(b, q, j, packed, &mut a[u * ng..(u + 1) * ng]);
                 }
                 a
             });
-            let (_, t) = emit_for(b, qe, p1, 1, &accs[..nv], &mut |b, q, a| {
+            let (_, t) = emit_for(b, qe, p1, 1, &accs[..ng], &mut |b, q, a| {
                 let mut a = a.to_vec();
                 nnz(b, q, 0, None, &mut a);
                 a
             });
             let mut all = t;
-            all.extend_from_slice(&accs[nv..]);
-            let acc = merge(b, &all, nv);
-            store_tile(b, &acc, v0, yr, bias, spec, m.rows);
+            all.extend_from_slice(&accs[ng..]);
+            let acc = merge(b, &all, ng);
+            let acc = halves(b, &acc);
+            store_tile(b, &acc, tile.0, yr, bias, spec, m.rows);
             vec![]
         });
     }

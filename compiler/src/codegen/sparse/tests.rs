@@ -4,6 +4,7 @@
 
 use super::sample::{keep_2_of_4, unstructured, Rng};
 use super::*;
+use crate::codegen::wide::lane_choices;
 use crate::interp::eval_op;
 use sparsec_ir::{Op, Tensor};
 
@@ -63,19 +64,35 @@ fn check(
     let mut rng = Rng(0x5eed ^ (rows * 31 + cols * 7 + spec.batch) as u64);
     let x: Vec<f32> = (0..spec.batch * cols).map(|_| rng.value()).collect();
     let (want, mag) = reference(&x, w, rows, cols, spec);
-    let mut jit = Jit::new().unwrap();
-    let built: Vec<(&str, SparseMatmul)> = what
-        .iter()
-        .map(|(n, p, s)| (*n, compile(&mut jit, n, p, *s, spec).unwrap()))
-        .collect();
-    jit.finalize().unwrap();
-    for (n, sm) in &built {
-        let got = run(&jit, sm, &x);
+    for lanes in lane_choices() {
+        let mut jit = Jit::new().unwrap();
+        jit.set_vector_lanes(lanes).unwrap();
+        let built: Vec<(&str, SparseMatmul)> = what
+            .iter()
+            .map(|(n, p, s)| (*n, compile(&mut jit, n, p, *s, spec).unwrap()))
+            .collect();
+        jit.finalize().unwrap();
+        compare(&jit, &built, &x, (&want, &mag), (rows, spec), lanes);
+    }
+}
+
+/// Runs every kernel of `built` on `x` and compares with `want` (tolerance from `mag`).
+fn compare(
+    jit: &Jit,
+    built: &[(&str, SparseMatmul)],
+    x: &[f32],
+    (want, mag): (&[f32], &[f32]),
+    (rows, spec): (usize, &MatmulSpec),
+    lanes: usize,
+) {
+    let cols = built.first().map_or(0, |b| b.1.cols);
+    for (n, sm) in built {
+        let got = run(jit, sm, x);
         for i in 0..want.len() {
             let tol = 1e-5 * mag[i] + 1e-6;
             assert!(
                 (got[i] - want[i]).abs() <= tol,
-                "{n} ({}) {rows}x{cols} batch {} bias {} relu {}: y[{}, {}] = {} want {}",
+                "{n} ({}, {lanes} lanes) {rows}x{cols} batch {} bias {} relu {}: y[{}, {}] = {} want {}",
                 sm.layout,
                 spec.batch,
                 spec.bias.is_some(),

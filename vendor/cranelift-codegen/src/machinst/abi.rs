@@ -416,6 +416,12 @@ pub trait ABIMachineSpec {
     /// Generate a move.
     fn gen_move(to_reg: Writable<Reg>, from_reg: Reg, ty: Type) -> Self::I;
 
+    /// sparsec: the type in which the register allocator's moves, spills and reloads carry a
+    /// register of class `rc` (by default the class's canonical type).
+    fn spill_type_for_rc(rc: RegClass, _isa_flags: &Self::F) -> Type {
+        Self::I::canonical_type_for_rc(rc)
+    }
+
     /// Generate an integer-extend operation.
     fn gen_extend(
         to_reg: Writable<Reg>,
@@ -2413,9 +2419,14 @@ impl<M: ABIMachineSpec> Callee<M> {
         self.frame_layout().spillslot_offset(slot)
     }
 
+    /// sparsec: the type of the register allocator's moves, spills and reloads of class `rc`.
+    pub fn spill_type(&self, rc: RegClass) -> Type {
+        M::spill_type_for_rc(rc, &self.isa_flags)
+    }
+
     /// Generate a spill.
     pub fn gen_spill(&self, to_slot: SpillSlot, from_reg: RealReg) -> M::I {
-        let ty = M::I::canonical_type_for_rc(from_reg.class());
+        let ty = self.spill_type(from_reg.class());
         debug_assert_eq!(<M>::I::rc_for_type(ty).unwrap().1, &[ty]);
 
         let sp_off = self.get_spillslot_offset(to_slot);
@@ -2427,7 +2438,7 @@ impl<M: ABIMachineSpec> Callee<M> {
 
     /// Generate a reload (fill).
     pub fn gen_reload(&self, to_reg: Writable<RealReg>, from_slot: SpillSlot) -> M::I {
-        let ty = M::I::canonical_type_for_rc(to_reg.to_reg().class());
+        let ty = self.spill_type(to_reg.to_reg().class());
         debug_assert_eq!(<M>::I::rc_for_type(ty).unwrap().1, &[ty]);
 
         let sp_off = self.get_spillslot_offset(from_slot);

@@ -6,7 +6,7 @@
 // top of it, e.g. the side-effect/coloring analysis and the scan support.
 
 use crate::entity::SecondaryMap;
-use crate::inst_predicates::{has_lowering_side_effect, is_constant_64bit};
+use crate::inst_predicates::{has_lowering_side_effect, is_constant_64bit, is_pure_for_egraph};
 use crate::ir::{
     ArgumentPurpose, Block, BlockArg, Constant, ConstantData, DataFlowGraph, ExternalName,
     Function, GlobalValue, GlobalValueData, Immediate, Inst, InstructionData, RelSourceLoc, SigRef,
@@ -1357,7 +1357,25 @@ fn compute_use_states(
 /// multi-result instruction from being forcibly considered `Multiple`-used
 /// regardless of circumstances.
 fn is_value_use_root(f: &Function, inst: Inst) -> bool {
-    f.dfg.inst_results(inst).len() > 1
+    f.dfg.inst_results(inst).len() > 1 || is_splat_of_pure_load(f, inst)
+}
+
+/// sparsec: a `splat` of a pure load (`readonly`, `notrap`, `can_move`) is a root, so that
+/// several uses of the splat (a broadcast weight shared by a tile's FMAs) leave the load with
+/// one use, which the splat then folds (x64: `vbroadcastss` from memory, not a load and a
+/// shuffle). Were a user to fold the splat itself and sink the load too, each sunk copy would
+/// read the same immutable memory.
+fn is_splat_of_pure_load(f: &Function, inst: Inst) -> bool {
+    if f.dfg.insts[inst].opcode() != crate::ir::Opcode::Splat {
+        return false;
+    }
+    let arg = f.dfg.inst_values(inst).next();
+    match arg.map(|a| f.dfg.value_def(a)) {
+        Some(ValueDef::Result(src, _)) => {
+            f.dfg.insts[src].opcode() == crate::ir::Opcode::Load && is_pure_for_egraph(f, src)
+        }
+        _ => false,
+    }
 }
 
 /// Function-level queries.

@@ -437,6 +437,15 @@ impl ABIMachineSpec for X64ABIMachineSpec {
         Inst::gen_move(to_reg, from_reg, ty)
     }
 
+    fn spill_type_for_rc(rc: RegClass, isa_flags: &Self::F) -> Type {
+        // sparsec: with AVX a float register may hold a 256-bit vector; the register
+        // allocator's moves, spills and reloads keep all of it.
+        match rc {
+            RegClass::Float if isa_flags.has_avx() => types::I8X32,
+            _ => Inst::canonical_type_for_rc(rc),
+        }
+    }
+
     /// Generate an integer-extend operation.
     fn gen_extend(
         to_reg: Writable<Reg>,
@@ -862,11 +871,14 @@ impl ABIMachineSpec for X64ABIMachineSpec {
     fn get_number_of_spillslots_for_value(
         rc: RegClass,
         vector_scale: u32,
-        _isa_flags: &Self::F,
+        isa_flags: &Self::F,
     ) -> u32 {
         // We allocate in terms of 8-byte slots.
         match rc {
             RegClass::Int => 1,
+            // sparsec: with AVX a float register may hold a 256-bit vector, so its spill slot
+            // holds a whole `ymm` register (see `spill_type_for_rc`).
+            RegClass::Float if isa_flags.has_avx() => vector_scale.max(32) / 8,
             RegClass::Float => vector_scale / 8,
             RegClass::Vector => unreachable!(),
         }

@@ -321,6 +321,10 @@ impl Inst {
                     _ if (ty.is_float() || ty.is_vector()) && ty.bits() == 128 => {
                         asm::inst::movdqu_a::new(to_reg, from_addr).into()
                     }
+                    // sparsec: 256-bit vectors (AVX), e.g. a spilled `f32x8`.
+                    _ if ty.is_vector() && ty.bits() == 256 => {
+                        asm::inst::vmovups_y::new(to_reg, from_addr).into()
+                    }
                     _ => unimplemented!("unable to load type: {}", ty),
                 };
                 Inst::External { inst }
@@ -360,6 +364,10 @@ impl Inst {
                     types::F64X2 => asm::inst::movupd_b::new(to_addr, from_reg).into(),
                     _ if (ty.is_float() || ty.is_vector()) && ty.bits() == 128 => {
                         asm::inst::movdqu_b::new(to_addr, from_reg).into()
+                    }
+                    // sparsec: 256-bit vectors (AVX), e.g. a spilled `f32x8`.
+                    _ if ty.is_vector() && ty.bits() == 256 => {
+                        asm::inst::vmovups_ys::new(to_addr, from_reg).into()
                     }
                     _ => unimplemented!("unable to store type: {}", ty),
                 }
@@ -1386,6 +1394,10 @@ impl MachInst for Inst {
                     _ if (ty.is_float() || ty.is_vector()) && ty.bits() <= 128 => {
                         asm::inst::movdqa_a::new(dst_reg, src_reg).into()
                     }
+                    // sparsec: 256-bit vectors (AVX) move whole `ymm` registers.
+                    _ if ty.is_vector() && ty.bits() == 256 => {
+                        asm::inst::vmovaps_y::new(dst_reg, src_reg).into()
+                    }
                     _ => unimplemented!("unable to move type: {}", ty),
                 }
             }
@@ -1425,6 +1437,9 @@ impl MachInst for Inst {
                     slice::from_ref(&types[ty.bytes().ilog2() as usize - 1]),
                 ))
             }
+            // sparsec: 256-bit vectors live in whole `ymm` registers (AVX; the lowering
+            // rules that produce them exist only for the types sparsec's kernels use).
+            _ if ty.is_vector() && ty.bits() == 256 => Ok((&[RegClass::Float], &[types::I8X32])),
             _ => Err(CodegenError::Unsupported(format!(
                 "Unexpected SSA-value type: {ty}"
             ))),

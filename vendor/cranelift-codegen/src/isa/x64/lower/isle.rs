@@ -704,6 +704,16 @@ impl Context for IsleContext<'_, '_, MInst, X64Backend> {
         XmmMem128::unwrap_new(RegMem::mem(self.sink_load(&load.0)))
     }
 
+    /// sparsec: see `put_in_xmm_mem_256` in `inst.isle`.
+    fn put_in_xmm_mem_256(&mut self, val: Value) -> XmmMem128 {
+        let ty = self.lower_ctx.dfg().value_type(val);
+        assert_eq!(ty.bits(), 256, "put_in_xmm_mem_256: got a value of type {ty}");
+        if let Some(load) = self.sinkable_load(val) {
+            return XmmMem128::unwrap_new(RegMem::mem(self.sink_load(&load)));
+        }
+        XmmMem128::unwrap_new(RegMem::reg(self.put_in_reg(val)))
+    }
+
     fn sink_load(&mut self, load: &SinkableLoad) -> SyntheticAmode {
         self.lower_ctx.sink_inst(load.inst);
         let addr = lower_to_amode(self.lower_ctx, load.addr_input, load.offset);

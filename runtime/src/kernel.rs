@@ -34,7 +34,28 @@ impl Kernel {
             Kernel::Jit(f) => unsafe { f(args.as_ptr(), begin, end) },
             Kernel::Host(f) => f(args, begin, end),
         }
+        clear_upper_vector_state();
     }
+}
+
+/// `vzeroupper` where the CPU has AVX: the sparse kernels may leave 256-bit values in the vector
+/// registers, and SSE code running after them (the runtime's own Rust code is compiled for SSE)
+/// then pays a transition or false-dependency penalty on many Intel CPUs. One instruction per
+/// kernel call; nothing on other architectures.
+#[inline]
+fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, the feature `zeroupper` is compiled for.
+        unsafe { zeroupper() }
+    }
+}
+
+/// The `vzeroupper` instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn zeroupper() {
+    std::arch::x86_64::_mm256_zeroupper();
 }
 
 impl std::fmt::Debug for Kernel {

@@ -268,3 +268,19 @@ fn weight_matrix_and_stored_form_are_inverse() {
     assert_eq!(m[5 + 2], stored[2 * 3 + 1]);
     assert_eq!(stored_form(&d, &m), stored);
 }
+
+#[test]
+fn the_host_table_prices_f32x8_kernels_lower_and_keeps_dense_ish_layers_dense() {
+    let (b, h) = (CostTable::builtin(), CostTable::builtin_for_host());
+    if crate::codegen::wide::available() {
+        assert!(h.csr.ns_per_stored_vec < b.csr.ns_per_stored_vec);
+        assert!(h.sparse_conv.ns_per_stored_vec < b.sparse_conv.ns_per_stored_vec);
+    } else {
+        assert_eq!(h, b);
+    }
+    // Dense matrices and the dense-ish layer of `tiny_or_dense_ish_layers_stay_dense` stay dense.
+    let thick = choose(desc(1024, 1024, 64, 0.7, Pattern::Unstructured), &h);
+    assert_eq!(thick.layout, Layout::Dense, "{}", thick.reason);
+    let full = choose(desc(1024, 1024, 64, 1.0, Pattern::Dense), &h);
+    assert_eq!(full.layout, Layout::Dense, "{}", full.reason);
+}

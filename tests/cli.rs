@@ -304,3 +304,52 @@ fn jit_and_interpreter_agree_on_the_examples() {
             .unwrap_or_else(|e| panic!("{model}: {e}"));
     }
 }
+
+#[test]
+fn sparse_kernels_of_either_vector_width_agree_with_the_interpreter() {
+    // The digits MLP with 90% of every weight zeroed, at batch 8: layout selection gives its
+    // layers batch CSR kernels (the 1024 x 1024 one the CSR loop, which uses `f32x8` where the
+    // host has AVX2 and FMA). 128-bit and 256-bit vectors must both match the interpreter.
+    let dir = support::temp_dir("vector-widths");
+    let model = pruned_copy(&example("digits_mlp.onnx"), &dir, |v, _| {
+        let mut mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+        mags.sort_by(f32::total_cmp);
+        let cut = mags[mags.len() * 9 / 10];
+        v.iter_mut()
+            .filter(|x| x.abs() < cut)
+            .for_each(|x| *x = 0.0);
+    });
+    let input = format!("x={}", example("digits_8_flat.pb"));
+    let run = |engine: &str, bits: &str| {
+        let out = dir.join(format!("{engine}-{bits}"));
+        let r = support::sparsec_env(
+            &[
+                "run",
+                model.to_str().unwrap(),
+                "--input",
+                &input,
+                "--engine",
+                engine,
+                "--output-dir",
+                out.to_str().unwrap(),
+            ],
+            &[("SPARSEC_VECTOR_BITS", bits)],
+        );
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        sparsec::tensor_io::read_tensor(&out.join("logits.pb"))
+            .unwrap()
+            .1
+    };
+    let want = run("interp", "256");
+    for bits in ["128", "256"] {
+        sparsec::conformance::compare(&run("jit", bits), &want)
+            .unwrap_or_else(|e| panic!("{bits}-bit vectors: {e}"));
+    }
+    let layers = inspect_json(&model)["layers"].as_array().unwrap().clone();
+    assert!(
+        layers
+            .iter()
+            .any(|l| l["layout"].as_str().unwrap_or("").starts_with("csr")),
+        "no CSR layer: {layers:?}"
+    );
+}

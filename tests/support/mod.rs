@@ -36,6 +36,15 @@ pub fn sparsec(args: &[&str]) -> Output {
         .expect("the sparsec binary runs")
 }
 
+/// Runs the `sparsec` binary with `args` and the environment variables `env` set.
+pub fn sparsec_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sparsec"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the sparsec binary runs")
+}
+
 /// A fresh empty temporary folder for one test.
 pub fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sparsec-test-{}-{test}", std::process::id()));

@@ -123,6 +123,9 @@ fn groups(
     out
 }
 
+/// Bytes a 16-column `X^T` tile must exceed for the `f32x8` loop to take 32-column tiles.
+const WIDE_TILE_MIN_BYTES: usize = 128 * 1024;
+
 /// Data-driven CSR times dense. Tile by tile over all of the call's rows: one tile of `X^T`
 /// (`cols` cache lines with the default tiling) stays in the L2 cache while the rows' nonzeros
 /// stream past it in order. With `lanes == 8` two adjacent vectors of a tile are one `f32x8`
@@ -141,11 +144,13 @@ pub(super) fn csr_loop(
     let ptr = b.ins().iadd_imm_s(e.blob, s.ptr);
     let idx = b.ins().iadd_imm_s(e.blob, s.idx);
     let vals = b.ins().iadd_imm_s(e.blob, s.vals);
-    // With `f32x8`, tiles twice as wide (32 batch columns, two `X^T` tiles side by side): each
-    // nonzero's index and broadcast serve four FMAs, each row's loop and epilogue 32 columns, and
-    // the packed weight streams half as often. MLP-4096 at 90%, batch 64, 1 thread, nine
-    // interleaved rounds: 8.94 ms (round medians 8.61-9.33) against 9.63 (8.53-11.35) for 16.
-    let per = if lanes == 8 {
+    // With `f32x8` and a long reduction, tiles twice as wide (32 batch columns, two `X^T` tiles
+    // side by side): each nonzero's index and broadcast serve four FMAs, each row's loop and
+    // epilogue 32 columns, and the packed weight streams half as often. Where a 16-column tile of
+    // `X^T` is at most 128 KiB (4x L1) it keeps 16: more of it hits L1. MLP-4096 at 90%, batch
+    // 64, 1 thread, five interleaved rounds: 4096 x 4096 6.25 -> 5.40 ms with 32 columns, but
+    // 4096 x 1024 1.47 -> 1.82 ms.
+    let per = if lanes == 8 && m.cols * 64 > WIDE_TILE_MIN_BYTES {
         2 * spec.tile_vectors
     } else {
         spec.tile_vectors
@@ -155,7 +160,8 @@ pub(super) fn csr_loop(
         let ng = gs.len();
         let wide = gs.iter().any(|g| g.1 == 2);
         // Enough accumulator sets for 8-12 independent chains (FMA latency 4 x 2 pipes; 16
-        // accumulators with the broadcast spill): 3 sets of the 4 `f32x8` of a full tile.
+        // accumulators with the broadcast spill): 3 sets of the 4 `f32x8` of a 32-column tile,
+        // 4 of the 2 of a 16-column one.
         let sets = if wide {
             (12 / ng).clamp(1, 4)
         } else {

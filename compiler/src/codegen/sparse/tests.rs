@@ -246,6 +246,29 @@ fn tilings_all_agree() {
 }
 
 #[test]
+fn long_reductions_take_wide_tiles_and_agree() {
+    // More than 2048 columns: the `f32x8` CSR loop walks 32-column tiles (two `X^T` tiles side
+    // by side); full and partial last tiles, with bias and ReLU, and the tilings of a spec.
+    let (rows, cols) = (21, 2300);
+    let w = unstructured(&mut Rng(17), rows, cols, 0.9);
+    let csr = Packing::Csr(Csr::from_dense("w", rows, cols, &w).unwrap());
+    for (batch, v, s) in [(64, 4, 2), (40, 4, 2), (13, 4, 2), (64, 2, 3), (33, 1, 1)] {
+        let mut spec = MatmulSpec::new(batch);
+        spec.tile_vectors = v;
+        spec.sets = s;
+        spec.relu = true;
+        spec.bias = Some((0..rows).map(|r| r as f32 * 0.25 - 2.0).collect());
+        check(
+            &w,
+            rows,
+            cols,
+            &spec,
+            &[("csr", csr.clone(), Strategy::Loop)],
+        );
+    }
+}
+
+#[test]
 fn large_matrix_splits_into_many_units() {
     let (rows, cols) = (512, 1024);
     let w = unstructured(&mut Rng(3), rows, cols, 0.9);

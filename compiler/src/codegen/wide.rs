@@ -24,7 +24,8 @@ pub fn available() -> bool {
 
 /// The vector lanes a test should compile each sparse kernel with: 4, and 8 where
 /// [`available`].
-pub fn lane_choices() -> Vec<usize> {
+#[cfg(test)]
+pub(crate) fn lane_choices() -> Vec<usize> {
     if available() {
         vec![4, 8]
     } else {

@@ -173,22 +173,21 @@ pub(super) fn load_t(b: &mut FunctionBuilder, ty: Type, base: Value, off: i64) -
 /// The epilogues work on `f32x4`: the `f32x8` operations of the workspace's Cranelift are only
 /// those the accumulation needs (`codegen/wide.rs`). The halves go through a stack slot.
 pub(super) fn halves(b: &mut FunctionBuilder, vals: &[Value]) -> Vec<Value> {
-    let wide: Vec<usize> = (0..vals.len())
-        .filter(|&i| b.func.dfg.value_type(vals[i]) == types::F32X8)
-        .collect();
-    if wide.is_empty() {
+    let is_wide = |b: &FunctionBuilder, v: Value| b.func.dfg.value_type(v) == types::F32X8;
+    let wide = vals.iter().filter(|&&v| is_wide(b, v)).count();
+    if wide == 0 {
         return vals.to_vec();
     }
     let slot = b.create_sized_stack_slot(StackSlotData::new(
         StackSlotKind::ExplicitSlot,
-        32 * wide.len() as u32,
+        32 * wide as u32,
         5,
     ));
     let at = b.ins().stack_addr(types::I64, slot, 0);
-    let mut out = Vec::with_capacity(vals.len() + wide.len());
+    let mut out = Vec::with_capacity(vals.len() + wide);
     let mut k = 0;
     for &v in vals {
-        if b.func.dfg.value_type(v) == types::F32X8 {
+        if is_wide(b, v) {
             let off = 32 * k;
             k += 1;
             b.ins().store(mem(), v, at, off);

@@ -16,10 +16,12 @@ use std::sync::OnceLock;
 /// True when the sparse kernels may use `f32x8` (probed once per process).
 pub fn available() -> bool {
     static WIDE: OnceLock<bool> = OnceLock::new();
-    *WIDE.get_or_init(|| {
-        let asked_narrow = std::env::var("SPARSEC_VECTOR_BITS").is_ok_and(|v| v.trim() == "128");
-        !asked_narrow && host_has_avx2_fma() && probe().unwrap_or(false)
-    })
+    *WIDE.get_or_init(|| !asked_narrow() && host_has_avx2_fma() && probe().unwrap_or(false))
+}
+
+/// Whether the environment asks for 128-bit vectors (`SPARSEC_VECTOR_BITS=128`).
+fn asked_narrow() -> bool {
+    std::env::var("SPARSEC_VECTOR_BITS").is_ok_and(|v| v.trim() == "128")
 }
 
 /// The vector lanes a test should compile each sparse kernel with: 4, and 8 where
@@ -109,8 +111,7 @@ mod tests {
     fn the_workspace_code_generator_has_f32x8_on_avx2_hosts() {
         // The workspace builds the patched code generator, so on an AVX2 + FMA host the probe
         // must succeed (unless a run asked for 128-bit vectors).
-        let narrow = std::env::var("SPARSEC_VECTOR_BITS").is_ok_and(|v| v.trim() == "128");
-        if host_has_avx2_fma() && !narrow {
+        if host_has_avx2_fma() && !asked_narrow() {
             assert!(probe().unwrap(), "the f32x8 probe kernel failed");
             assert!(available());
         } else {

@@ -142,7 +142,8 @@ impl CostTable {
     }
 
     /// The table of this machine: the file at [`CostTable::default_path`] when it exists, else
-    /// the built-in one ([`CostTable::builtin_for_host`]). A file that exists but cannot be read is an error.
+    /// the built-in one ([`CostTable::builtin_for_host`]). A file that exists but cannot be read
+    /// is an error.
     pub fn load() -> Result<CostTable, TableError> {
         match Self::default_path() {
             Some(p) if p.exists() => Self::read(&p),

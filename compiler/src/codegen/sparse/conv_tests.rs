@@ -321,10 +321,10 @@ fn grid_blocks_are_even() {
         Case::new(64, 8, 56, 1, 1, 0),
         Case::new(96, 6, 40, 3, 1, 1),
     ];
-    for c in cases {
+    for (c, lanes) in cases.into_iter().flat_map(|c| [(c, 4), (c, 8)]) {
         let env = Env::new(c, 1);
         let g = geometry(&env.g, env.node).unwrap();
-        let (t, wx, _) = grid(&g, 8);
+        let (t, wx, _) = grid(&g, lanes);
         let b = blocks(&g, &t, wx);
         let (axis, step) = if t.grid[0] > 1 {
             (0, t.r)

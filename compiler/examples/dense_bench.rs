@@ -1,12 +1,12 @@
 //! Speed of the dense Conv lowering on ResNet-50 convolutions (batch 1), in GFLOP/s, on one
 //! thread and through the runtime's pool on two (the kernel's `work` split by `parallel_for` as a
-//! plan step would be), with the speed-up; the 1x1 convolutions are also timed forced through
-//! im2col on one thread. Each figure is the best and the median of repeated runs: on a shared
+//! plan step would be), with the speed-up; the 1x1 and Winograd convolutions are also timed
+//! forced through im2col on one thread. Each figure is the best and the median of repeated runs: on a shared
 //! machine the best run is the steadier estimate of what the kernel can do.
 //!
 //! Run with `cargo run --release -p sparsec --example dense_bench [reps] [label filter]`.
 
-use sparsec::codegen::dense::{lower_conv, lower_conv_path, ConvPath};
+use sparsec::codegen::dense::{conv_path, lower_conv, lower_conv_path, ConvPath};
 use sparsec::codegen::{Arg, LoweredKernel};
 use sparsec_ir::{DType, Graph, NodeId, Op, Tensor, TensorType, ValueDef};
 use sparsec_runtime::ThreadPool;
@@ -137,12 +137,11 @@ fn main() {
         let o = (hw + 2 * p - k) / s + 1;
         let flops = 2.0 * (co * (ci / g) * k * k * o * o) as f64;
         let lk = lower_conv(&graph, n, &[]).expect("lowers");
-        let path = if g > 1 {
-            "depthwise"
-        } else if k == 1 && s == 1 {
-            "pointwise"
-        } else {
-            "im2col"
+        let path = match conv_path(&graph, n).expect("plans") {
+            ConvPath::Depthwise => "depthwise",
+            ConvPath::Pointwise => "pointwise",
+            ConvPath::Im2col => "im2col",
+            ConvPath::Winograd => "winograd",
         };
         let gf = |t: f64| flops / t / 1e9;
         let (b1, m1) = time(&graph, &lk, &one, reps, flops);

@@ -2,9 +2,10 @@
 //!
 //! The result of one image and one group is the GEMM `W[g] (Cout_g x Cin_g*K) x X' (Cin_g*K x
 //! P)`, with `P` output pixels and `K` kernel positions, written straight into the NCHW result
-//! (rows are channels, row stride `P`). Three paths:
+//! (rows are channels, row stride `P`). Four paths:
 //! - pointwise (1x1, stride 1, no padding): `X'` is the input itself, no copy;
 //! - depthwise (`group == C_in`, one input channel per group): a direct loop per output plane;
+//! - Winograd (3x3, stride 1, constant weights, 16 channels or more each way): `winograd.rs`;
 //! - otherwise im2col: `X'` is built block by block of output pixels in a per-thread scratch
 //!   buffer (grown as needed, never shrunk) sized to stay in L2, then multiplied.
 //!
@@ -22,6 +23,7 @@
 //! make one GEMM. Spatial axes are padded to three with unit sizes so one code path serves every
 //! rank.
 
+use super::winograd::{self, WinoPlan, WinoSplit};
 use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
     EpiStep,
@@ -91,6 +93,8 @@ pub enum Path {
     Depthwise,
     /// im2col into scratch, then GEMM.
     Im2col,
+    /// 3x3 stride 1: Winograd `F(2x2, 3x3)`, 16 GEMMs on transformed tiles (`winograd.rs`).
+    Winograd,
 }
 
 /// Everything the kernel needs, fixed at build time.
@@ -206,7 +210,7 @@ impl ConvPlan {
         let pixels = match self.path {
             Path::Depthwise => false,
             Path::Pointwise => p_out >= c_out,
-            Path::Im2col => p_out >= c_out || panels >= MIN_IM2COL_PANELS,
+            Path::Im2col | Path::Winograd => p_out >= c_out || panels >= MIN_IM2COL_PANELS,
         };
         (self.split, self.unit) = if pixels {
             (Split::Pixels, PIXEL_PANEL)
@@ -587,6 +591,11 @@ fn pad3(v: &[usize], fill: usize) -> [usize; 3] {
     out
 }
 
+/// The path [`lower_conv`] takes for this convolution.
+pub fn conv_path(graph: &Graph, node: NodeId) -> Result<Path, CodegenError> {
+    Ok(build_plan(graph, node, &[])?.0.path)
+}
+
 /// Lowers `Op::Conv` over 1 to 3 spatial axes.
 ///
 /// Arguments, in order: `X`; `W`; the bias operand when present; the epilogue operands in
@@ -608,7 +617,7 @@ pub fn lower_conv_path(
     epilogue: &[Epilogue],
     path: Option<Path>,
 ) -> Result<LoweredKernel, CodegenError> {
-    let (mut plan, args, op) = build_plan(graph, node, epilogue)?;
+    let (mut plan, mut args, op) = build_plan(graph, node, epilogue)?;
     if let Some(p) = path.filter(|&p| p != plan.path) {
         if p != Path::Im2col {
             return Err(unsupported(
@@ -619,6 +628,14 @@ pub fn lower_conv_path(
         }
         plan.path = p;
         plan.set_split();
+    }
+    if plan.path == Path::Winograd {
+        let w = graph
+            .const_data(operand(graph, node, 1)?)
+            .and_then(|t| t.as_f32())
+            .ok_or_else(|| unsupported(graph, node, "the weight is not a constant"))?;
+        args[plan.w] = Arg::Packed(winograd::transform_weights(w, plan.c_out, plan.c_in));
+        return Ok(lower_winograd(&plan, args, op));
     }
     let work = plan.n * plan.dim();
     let flops_per_unit = match plan.split {
@@ -646,6 +663,50 @@ pub fn lower_conv_path(
         op,
         layout: "dense".to_string(),
     })
+}
+
+/// The Winograd kernel of a convolution `winograd::applies` to, `args[plan.w]` holding the
+/// transformed weights.
+fn lower_winograd(plan: &ConvPlan, args: Vec<Arg>, op: String) -> LoweredKernel {
+    let rows = plan.y_sp[1].div_ceil(2);
+    let split = if plan.p_out() >= plan.c_out && rows > 1 {
+        WinoSplit::Rows
+    } else {
+        WinoSplit::Channels
+    };
+    let wp = WinoPlan {
+        n: plan.n,
+        c_in: plan.c_in,
+        c_out: plan.c_out,
+        x_hw: [plan.x_sp[1], plan.x_sp[2]],
+        y_hw: [plan.y_sp[1], plan.y_sp[2]],
+        pad: [plan.pad[1], plan.pad[2]],
+        split,
+        x: plan.x,
+        u: plan.w,
+        out: plan.out,
+        epi: plan.epi.clone(),
+    };
+    let work = wp.n * wp.dim();
+    let min_units = match split {
+        WinoSplit::Rows => 1,
+        WinoSplit::Channels => MIN_CHUNK_CHANNELS / winograd::CHANNEL_UNIT,
+    };
+    let grain = grain_for(wp.unit_flops(), work)
+        .max(min_units)
+        .min(work.max(1));
+    LoweredKernel {
+        kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
+            // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
+            // graph's types, and gives each thread a disjoint range.
+            unsafe { wp.run(args, begin, end) }
+        })),
+        args,
+        work,
+        grain,
+        op,
+        layout: "dense".to_string(),
+    }
 }
 
 /// Checks the node and builds the plan, the arguments and the op name.
@@ -756,10 +817,18 @@ pub(crate) fn build_plan(
     let kk: usize = k3.iter().product();
     let pointwise =
         kk == 1 && st.iter().all(|&s| s == 1) && pad.iter().chain(&pad_end).all(|&q| q == 0);
+    // Batches of small images keep im2col: it batches them into one GEMM (`Split::Images`),
+    // where Winograd would run GEMMs a few tiles wide per image.
+    let small_images = n > 1 && ys.iter().product::<usize>() < BATCH_PIXELS;
+    let winograd = winograd::applies(kernel, &st, &dil, g, c_in, c_out)
+        && !small_images
+        && graph.const_data(wv).is_some_and(|t| t.as_f32().is_some());
     let path = if g == c_in && g > 1 {
         Path::Depthwise
     } else if pointwise {
         Path::Pointwise
+    } else if winograd {
+        Path::Winograd
     } else {
         Path::Im2col
     };

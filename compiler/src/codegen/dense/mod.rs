@@ -3,8 +3,9 @@
 //! after its GEMM, while it is still in cache.
 //!
 //! - `matmul.rs`: [`lower_gemm`] and [`lower_matmul`] (weights pre-packed for the library);
-//! - `conv.rs`: [`lower_conv`] (direct GEMM for 1x1, a direct loop for depthwise, im2col into a
-//!   per-thread scratch plus GEMM for the rest);
+//! - `conv.rs`: [`lower_conv`] (direct GEMM for 1x1, a direct loop for depthwise, Winograd
+//!   `F(2x2, 3x3)` for 3x3 stride 1 (`winograd.rs`), im2col into a per-thread scratch plus GEMM
+//!   for the rest);
 //! - this file: what they share: operand checks, the epilogue and the choice of chunk sizes.
 //!
 //! Every builder checks shapes, element types and attributes when it builds the kernel, so the
@@ -19,8 +20,9 @@ mod test_util;
 mod tests_conv;
 #[cfg(test)]
 mod tests_matmul;
+mod winograd;
 
-pub use conv::{lower_conv, lower_conv_path, Path as ConvPath};
+pub use conv::{conv_path, lower_conv, lower_conv_path, Path as ConvPath};
 pub use matmul::{lower_gemm, lower_matmul};
 
 use super::{Arg, CodegenError, Epilogue};

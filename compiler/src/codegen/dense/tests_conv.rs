@@ -294,3 +294,112 @@ fn batches_images_of_few_pixels() {
         );
     }
 }
+
+/// Convolutions that take the Winograd path: odd and even output sizes, symmetric, asymmetric,
+/// `SAME` and no padding, batches, several tile-row blocks, and both splits (tile rows; output
+/// channels with a ragged last unit).
+fn winograd_cases() -> Vec<C> {
+    use Path::*;
+    vec![
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 16, 7, 9], &[16, 16, 3, 3], 1, Winograd)
+        },
+        C {
+            pads: &[0, 1, 2, 0],
+            ..c(&[2, 20, 12, 12], &[24, 20, 3, 3], 1, Winograd)
+        },
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 32, 4, 4], &[40, 32, 3, 3], 1, Winograd)
+        },
+        c(&[1, 16, 10, 10], &[17, 16, 3, 3], 1, Winograd),
+        C {
+            pads: &[2, 2, 2, 2],
+            ..c(&[1, 17, 30, 30], &[16, 17, 3, 3], 1, Winograd)
+        },
+        C {
+            auto_pad: "SAME_UPPER",
+            ..c(&[1, 16, 5, 6], &[16, 16, 3, 3], 1, Winograd)
+        },
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[3, 24, 12, 11], &[16, 24, 3, 3], 1, Winograd)
+        },
+    ]
+}
+
+#[test]
+fn winograd_matches_the_interpreter_with_each_epilogue() {
+    for (i, k) in winograd_cases().iter().enumerate() {
+        let mut env = Env::new();
+        let x = env.input(k.x);
+        let w = env.weight(k.w);
+        let b = env.weight(&[k.w[0]]);
+        let node = env.node(conv_op(k), vec![Some(x), Some(w), Some(b)]);
+        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+        assert_eq!(plan.path_kind(), k.path, "case {i}");
+        let y = env.data[&env.g.node(node).outputs[0]].shape().to_vec();
+        let res = env.input(&y);
+        for e in [
+            vec![],
+            vec![Epilogue::Relu],
+            vec![Epilogue::AddTensor(res), Epilogue::Relu],
+        ] {
+            let lk = check(&env, node, &e, 1, lower_conv);
+            assert!(lk
+                .args
+                .iter()
+                .any(|a| matches!(a, crate::codegen::Arg::Packed(_))));
+        }
+        let forced = |g: &sparsec_ir::Graph, n, e: &[Epilogue]| {
+            super::lower_conv_path(g, n, e, Some(Path::Im2col))
+        };
+        check(&env, node, &[Epilogue::Relu], 1, forced);
+    }
+}
+
+#[test]
+fn winograd_only_for_3x3_stride_1_constant_weights_and_enough_channels() {
+    // `(batch, input channels, output channels, kernel, stride, dilation, group, constant
+    // weight)` and whether Winograd is chosen: batches of images under 128 output pixels keep
+    // the batched im2col.
+    let shapes = [
+        (1, 16, 16, 3, 1, 1, 1, true, true),
+        (2, 16, 16, 3, 1, 1, 1, true, false),
+        (1, 15, 16, 3, 1, 1, 1, true, false),
+        (1, 16, 15, 3, 1, 1, 1, true, false),
+        (1, 16, 16, 3, 2, 1, 1, true, false),
+        (1, 16, 16, 3, 1, 2, 1, true, false),
+        (1, 32, 32, 3, 1, 1, 2, true, false),
+        (1, 16, 16, 5, 1, 1, 1, true, false),
+        (1, 16, 16, 3, 1, 1, 1, false, false),
+    ];
+    for (n, ci, co, k, st, dil, group, constant, want) in shapes {
+        let mut env = Env::new();
+        let x = env.input(&[n, ci, 9, 9]);
+        let w = if constant {
+            env.weight(&[co, ci / group, k, k])
+        } else {
+            env.input(&[co, ci / group, k, k])
+        };
+        let op = Op::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: vec![dil as i64; 2],
+            group: group as i64,
+            kernel_shape: vec![],
+            pads: vec![1; 4],
+            strides: vec![st as i64; 2],
+        };
+        let node = env.node(op, vec![Some(x), Some(w), None]);
+        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+        assert_eq!(
+            plan.path_kind() == Path::Winograd,
+            want,
+            "{n} x {ci}>{co} {k}x{k} stride {st} dilation {dil} group {group} constant {constant}"
+        );
+        if !want {
+            assert!(super::lower_conv_path(&env.g, node, &[], Some(Path::Winograd)).is_err());
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! 3x3 stride-1 convolutions by Winograd's minimal filtering `F(2x2, 3x3)`, the products on
+//! `sgemm`.
+//!
+//! Each 2x2 tile of the output is computed from the 4x4 input patch under it as
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A` (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2016). Over all channels the elementwise product becomes 16 independent GEMMs, one
+//! per position `ξ` of the 4x4 transformed tile: `M[ξ] (Cout x T) = U[ξ] (Cout x Cin) · V[ξ] (Cin
+//! x T)` for `T` tiles. That is 16 multiplies per tile and channel pair where im2col + GEMM does
+//! 36, and no im2col copy; the transforms are additions only (and halvings of the weights).
+//!
+//! - `U = G g Gᵀ` is computed at lowering (an `Arg::Packed` of `16 x Cout x Cin`).
+//! - A chunk of work is a range of tile rows (all channels) or of output channels (all tiles).
+//!   Tiles are taken in blocks of whole tile rows; per block the input transform fills `V`, the 16
+//!   GEMMs fill `M`, and the output transform writes the 2x2 tiles into NCHW, after which the
+//!   epilogue runs on the block's rows while they are in cache.
+//! - Padding and the ragged last tile row and column: patches read zero outside the input; the
+//!   output transform writes only pixels inside the output.
+//!
+//! The transforms cost rounding: results differ from the direct sum by a few ulps more (the
+//! weights' halvings are exact; the input transform adds up to four values).
+
+use super::{apply_epilogue, Block, EpiStep};
+use sparsec_ir::Tensor;
+use sparsec_runtime::dense::sgemm;
+use std::cell::RefCell;
+
+/// Transformed-tile positions (4 x 4).
+const XI: usize = 16;
+
+/// Output channels per unit when the channels are split.
+pub(crate) const CHANNEL_UNIT: usize = 8;
+
+/// Fewest input and output channels for Winograd: below, the transforms cost more than the
+/// multiplies saved.
+const MIN_CHANNELS: usize = 16;
+
+/// Target tiles per block: enough columns for the GEMMs to run at speed.
+const BLOCK_TILES: usize = 96;
+
+thread_local! {
+    /// `V` then `M` of the block in flight on this thread.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How the parallel dimension of one image is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WinoSplit {
+    /// Units of one tile row (every output channel).
+    Rows,
+    /// Units of [`CHANNEL_UNIT`] output channels (every tile).
+    Channels,
+}
+
+/// A Winograd convolution, fixed at lowering.
+#[derive(Clone, Debug)]
+pub(crate) struct WinoPlan {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Input height and width.
+    pub x_hw: [usize; 2],
+    /// Output height and width.
+    pub y_hw: [usize; 2],
+    /// Padding before the first row and column.
+    pub pad: [usize; 2],
+    /// The split of the parallel dimension.
+    pub split: WinoSplit,
+    /// Argument indices: input, transformed weights, result.
+    pub x: usize,
+    /// See `x`.
+    pub u: usize,
+    /// See `x`.
+    pub out: usize,
+    /// The fused epilogue.
+    pub epi: Vec<EpiStep>,
+}
+
+/// Whether Winograd applies to a convolution of this geometry (2-D, 3x3, stride 1, dilation 1,
+/// one group) and is worth it: with few channels the transforms cost more than the saved
+/// multiplies.
+pub(crate) fn applies(
+    kernel: &[usize],
+    stride: &[usize],
+    dil: &[usize],
+    group: usize,
+    c_in: usize,
+    c_out: usize,
+) -> bool {
+    kernel == [3, 3]
+        && stride.iter().all(|&s| s == 1)
+        && dil.iter().all(|&d| d == 1)
+        && group == 1
+        && c_in >= MIN_CHANNELS
+        && c_out >= MIN_CHANNELS
+}
+
+/// `U = G g Gᵀ` for every output and input channel: `16 x c_out x c_in`, position-major.
+/// `w` is the `c_out x c_in x 3 x 3` weight.
+pub(crate) fn transform_weights(w: &[f32], c_out: usize, c_in: usize) -> Tensor {
+    let mut u = vec![0.0f32; XI * c_out * c_in];
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            let g = &w[(co * c_in + ci) * 9..][..9];
+            // t = G g (4 x 3), then t Gᵀ (4 x 4); G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+            let mut t = [[0.0f32; 3]; 4];
+            for j in 0..3 {
+                let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j]);
+                t[0][j] = g0;
+                t[1][j] = 0.5 * (g0 + g1 + g2);
+                t[2][j] = 0.5 * (g0 - g1 + g2);
+                t[3][j] = g2;
+            }
+            for (i, r) in t.iter().enumerate() {
+                let row = [
+                    r[0],
+                    0.5 * (r[0] + r[1] + r[2]),
+                    0.5 * (r[0] - r[1] + r[2]),
+                    r[2],
+                ];
+                for (j, &v) in row.iter().enumerate() {
+                    u[((i * 4 + j) * c_out + co) * c_in + ci] = v;
+                }
+            }
+        }
+    }
+    Tensor::from_f32(&[XI, c_out, c_in], u)
+}
+
+impl WinoPlan {
+    /// Tile rows and tile columns of one image.
+    fn tiles(&self) -> (usize, usize) {
+        (self.y_hw[0].div_ceil(2), self.y_hw[1].div_ceil(2))
+    }
+
+    /// Units of the parallel dimension per image.
+    pub(crate) fn dim(&self) -> usize {
+        match self.split {
+            WinoSplit::Rows => self.tiles().0,
+            WinoSplit::Channels => self.c_out.div_ceil(CHANNEL_UNIT),
+        }
+    }
+
+    /// Flops of one unit, as the im2col path would count them (for the chunk size).
+    pub(crate) fn unit_flops(&self) -> usize {
+        let per_pixel = 2 * self.c_in * 9;
+        match self.split {
+            WinoSplit::Rows => per_pixel * self.c_out * 2 * self.y_hw[1],
+            WinoSplit::Channels => per_pixel * CHANNEL_UNIT * self.y_hw[0] * self.y_hw[1],
+        }
+    }
+
+    /// Computes units `begin..end` of `n x dim`.
+    ///
+    /// # Safety
+    /// `args` must hold the buffers the plan was built for.
+    pub(crate) unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
+        let d = self.dim();
+        let (th, _) = self.tiles();
+        let mut u = begin;
+        while u < end {
+            let b = u / d;
+            let lo = u % d;
+            let hi = (end - b * d).min(d);
+            u = b * d + hi;
+            let (rows, chans) = match self.split {
+                WinoSplit::Rows => ((lo, hi), (0, self.c_out)),
+                WinoSplit::Channels => (
+                    (0, th),
+                    (lo * CHANNEL_UNIT, (hi * CHANNEL_UNIT).min(self.c_out)),
+                ),
+            };
+            // SAFETY: forwarded from the caller.
+            unsafe { self.block_rows(args, b, rows, chans) };
+        }
+    }
+
+    /// Tile rows `rows` and output channels `chans` of image `b`, in blocks of whole tile rows.
+    ///
+    /// # Safety
+    /// As [`WinoPlan::run`].
+    unsafe fn block_rows(
+        &self,
+        args: &[*mut u8],
+        b: usize,
+        rows: (usize, usize),
+        chans: (usize, usize),
+    ) {
+        let (_, tw) = self.tiles();
+        let per_block = BLOCK_TILES.div_ceil(tw).max(1);
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        let [h, w] = self.x_hw;
+        let [oh, ow] = self.y_hw;
+        let x = args[self.x] as *const f32;
+        let uw = args[self.u] as *const f32;
+        let out = args[self.out] as *mut f32;
+        let nc = chans.1 - chans.0;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut r0 = rows.0;
+            while r0 < rows.1 {
+                let r1 = (r0 + per_block).min(rows.1);
+                let t = (r1 - r0) * tw;
+                let need = XI * (c_in + nc) * t;
+                if scratch.len() < need {
+                    scratch.resize(need, 0.0);
+                }
+                let (v, m) = scratch.split_at_mut(XI * c_in * t);
+                // SAFETY: image `b`'s input channels are inside `X`.
+                let img =
+                    unsafe { std::slice::from_raw_parts(x.add(b * c_in * h * w), c_in * h * w) };
+                self.input_transform(img, r0, r1, v);
+                for xi in 0..XI {
+                    // SAFETY: `U[xi]` rows `chans` hold `c_in` values each; `V[xi]` is `c_in x
+                    // t` and `M[xi]` is `nc x t`, both row-major in the scratch.
+                    unsafe {
+                        sgemm(
+                            nc,
+                            c_in,
+                            t,
+                            1.0,
+                            uw.add((xi * c_out + chans.0) * c_in),
+                            c_in as isize,
+                            1,
+                            v.as_ptr().add(xi * c_in * t),
+                            t as isize,
+                            1,
+                            0.0,
+                            m.as_mut_ptr().add(xi * nc * t),
+                            t as isize,
+                            1,
+                        );
+                    }
+                }
+                let y0 = 2 * r0;
+                let y1 = (2 * r1).min(oh);
+                for c in 0..nc {
+                    let plane = (b * c_out + chans.0 + c) * oh * ow;
+                    // SAFETY: output rows `y0..y1` of channel `chans.0 + c` are this chunk's.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(out.add(plane + y0 * ow), (y1 - y0) * ow)
+                    };
+                    output_transform(m, nc, t, c, tw, ow, y1 - y0, dst);
+                }
+                let block = Block {
+                    offset: (b * c_out + chans.0) * oh * ow + y0 * ow,
+                    rows: nc,
+                    cols: (y1 - y0) * ow,
+                    ld: oh * ow,
+                    ch0: chans.0,
+                    channel_rows: true,
+                };
+                // SAFETY: the block is this chunk's part of the result.
+                unsafe { apply_epilogue(&self.epi, args, out, &block) };
+                r0 = r1;
+            }
+        });
+    }
+
+    /// `V = Bᵀ d B` of every tile of tile rows `r0..r1` and input channel, into `v` (`16 x c_in x
+    /// t`, position-major); `img` is one image's input.
+    ///
+    /// Per tile row, the four input rows under it are copied into zero-padded row buffers (the
+    /// padding and the ragged edges), and the transform then runs along the row of tiles with
+    /// plain loads and contiguous stores, which the compiler vectorizes.
+    fn input_transform(&self, img: &[f32], r0: usize, r1: usize, v: &mut [f32]) {
+        let [h, w] = self.x_hw;
+        let (_, tw) = self.tiles();
+        let t = (r1 - r0) * tw;
+        let stride = self.c_in * t;
+        let (ph, pw) = (self.pad[0] as isize, self.pad[1]);
+        let wpad = 2 * tw + 2;
+        let mut rows = vec![0.0f32; 4 * wpad];
+        let mut q = vec![0.0f32; 4 * wpad];
+        // Buffer position `p` holds input column `p - pw`: columns `0..cols` land at `pw..`, the
+        // rest of the buffer is padding and stays zero.
+        let cols = wpad.saturating_sub(pw).min(w);
+        for ci in 0..self.c_in {
+            let plane = &img[ci * h * w..][..h * w];
+            for tr in r0..r1 {
+                for (r, buf) in rows.chunks_exact_mut(wpad).enumerate() {
+                    let y = 2 * tr as isize - ph + r as isize;
+                    buf.fill(0.0);
+                    if (0..h as isize).contains(&y) && cols > 0 {
+                        buf[pw..pw + cols].copy_from_slice(&plane[y as usize * w..][..cols]);
+                    }
+                }
+                let (d0, rest) = rows.split_at(wpad);
+                let (d1, rest) = rest.split_at(wpad);
+                let (d2, d3) = rest.split_at(wpad);
+                let col = ci * t + (tr - r0) * tw;
+                let mut dsts = v.chunks_exact_mut(stride).map(|p| &mut p[col..col + tw]);
+                let mut out: [&mut [f32]; XI] = std::array::from_fn(|_| match dsts.next() {
+                    Some(d) => d,
+                    None => &mut [],
+                });
+                transform_row(tw, [d0, d1, d2, d3], &mut q, &mut out);
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` along one row of `tw` tiles: `d` holds the four zero-padded input rows under it
+/// (`2 * tw + 2` values each), `out[ξ]` receives position `ξ` of each tile. `q` is scratch of
+/// four rows. Written as simple loops (the rows first, whole width; then each column position
+/// with a stride-2 read), which the compiler vectorizes.
+fn transform_row(tw: usize, d: [&[f32]; 4], q: &mut [f32], out: &mut [&mut [f32]; XI]) {
+    let n = 2 * tw + 2;
+    let (d0, d1, d2, d3) = (&d[0][..n], &d[1][..n], &d[2][..n], &d[3][..n]);
+    let (q0, rest) = q.split_at_mut(n);
+    let (q1, rest) = rest.split_at_mut(n);
+    let (q2, q3) = rest.split_at_mut(n);
+    // Bᵀ d: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+    for x in 0..n {
+        q0[x] = d0[x] - d2[x];
+        q1[x] = d1[x] + d2[x];
+        q2[x] = d2[x] - d1[x];
+        q3[x] = d1[x] - d3[x];
+    }
+    // (Bᵀ d) B: the same combination of columns 2 tc .. 2 tc + 3.
+    for (i, qi) in [&*q0, &*q1, &*q2, &*q3].into_iter().enumerate() {
+        let qi = &qi[..n];
+        let [o0, o1, o2, o3] = &mut out[i * 4..i * 4 + 4] else {
+            return;
+        };
+        let (o0, o1, o2, o3) = (&mut o0[..tw], &mut o1[..tw], &mut o2[..tw], &mut o3[..tw]);
+        for tc in 0..tw {
+            o0[tc] = qi[2 * tc] - qi[2 * tc + 2];
+        }
+        for tc in 0..tw {
+            o1[tc] = qi[2 * tc + 1] + qi[2 * tc + 2];
+        }
+        for tc in 0..tw {
+            o2[tc] = qi[2 * tc + 2] - qi[2 * tc + 1];
+        }
+        for tc in 0..tw {
+            o3[tc] = qi[2 * tc + 1] - qi[2 * tc + 3];
+        }
+    }
+}
+
+/// `Y = Aᵀ m A` for every tile of channel `c` of a block: `m` is `16 x nc x t` (position-major),
+/// `dst` the channel's output rows of the block (`rows` rows of `ow`). Each tile row is computed
+/// along its tiles into a pair of full-width rows, then the rows inside the output are copied.
+#[allow(clippy::too_many_arguments)]
+fn output_transform(
+    m: &[f32],
+    nc: usize,
+    t: usize,
+    c: usize,
+    tw: usize,
+    ow: usize,
+    rows: usize,
+    dst: &mut [f32],
+) {
+    let stride = nc * t;
+    let mut pair = vec![0.0f32; 4 * tw];
+    let mut sv = vec![0.0f32; 8 * tw];
+    for tr in 0..rows.div_ceil(2) {
+        let base = c * t + tr * tw;
+        let ms: [&[f32]; XI] = std::array::from_fn(|xi| &m[xi * stride + base..][..tw]);
+        // Aᵀ m, per column position j: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 (rows of m).
+        for (j, sj) in sv.chunks_exact_mut(2 * tw).enumerate() {
+            let (s0, s1) = sj.split_at_mut(tw);
+            let (m0, m1, m2, m3) = (ms[j], ms[4 + j], ms[8 + j], ms[12 + j]);
+            for tc in 0..tw {
+                s0[tc] = m0[tc] + m1[tc] + m2[tc];
+                s1[tc] = m1[tc] - m2[tc] - m3[tc];
+            }
+        }
+        // (Aᵀ m) A: columns c0 + c1 + c2 and c1 - c2 - c3, interleaved into two output rows.
+        let col = |j: usize, r: usize| &sv[j * 2 * tw + r * tw..][..tw];
+        for (r, y) in pair.chunks_exact_mut(2 * tw).enumerate() {
+            let (c0, c1, c2, c3) = (col(0, r), col(1, r), col(2, r), col(3, r));
+            for tc in 0..tw {
+                y[2 * tc] = c0[tc] + c1[tc] + c2[tc];
+                y[2 * tc + 1] = c1[tc] - c2[tc] - c3[tc];
+            }
+        }
+        let y = 2 * tr;
+        dst[y * ow..][..ow].copy_from_slice(&pair[..ow]);
+        if y + 1 < rows {
+            dst[(y + 1) * ow..][..ow].copy_from_slice(&pair[2 * tw..][..ow]);
+        }
+    }
+}

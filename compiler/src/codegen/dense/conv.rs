@@ -23,7 +23,9 @@
 //! make one GEMM. Spatial axes are padded to three with unit sizes so one code path serves every
 //! rank.
 
-use super::winograd::{self, WinoPlan, WinoSplit};
+mod depthwise;
+
+use super::winograd::{self, WinoPlan};
 use super::{
     apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
     EpiStep,
@@ -61,7 +63,7 @@ const MIN_IM2COL_PANELS: usize = 8;
 /// Fewest output channels per chunk of a GEMM path split by channels: every such chunk repeats
 /// the work on the shared operand (the im2col block, or the library's packing of `X`), about as
 /// costly as a GEMM over a few channels, so chunks must be wide enough to amortize it.
-const MIN_CHUNK_CHANNELS: usize = 64;
+pub(crate) const MIN_CHUNK_CHANNELS: usize = 64;
 
 /// Fewest output pixels per chunk of a split by pixels (every chunk streams all of `W`).
 const MIN_CHUNK_PIXELS: usize = 32;
@@ -489,76 +491,6 @@ impl ConvPlan {
             }
         }
     }
-
-    /// Output channels `c` of image `b` of a depthwise convolution.
-    ///
-    /// # Safety
-    /// As [`ConvPlan::run`].
-    unsafe fn depthwise(&self, args: &[*mut u8], b: usize, c: (usize, usize)) {
-        let [y0, y1, y2] = self.y_sp;
-        let [_, x1, x2] = self.x_sp;
-        let [k0, k1, k2] = self.k;
-        let (p_in, p_out, kk, cout_g) = (self.p_in(), self.p_out(), self.kk(), self.cout_g());
-        let x = args[self.x] as *const f32;
-        let w = args[self.w] as *const f32;
-        let out = args[self.out] as *mut f32;
-        for oc in c.0..c.1 {
-            let ic = oc / cout_g;
-            let offset = (b * self.c_out + oc) * p_out;
-            // SAFETY: plane `oc` of image `b` is this chunk's part of the result, input plane
-            // `ic` and the `kk` weights of `oc` are inside `X` and `W`.
-            let (y, xp, wk) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(out.add(offset), p_out),
-                    std::slice::from_raw_parts(x.add((b * self.c_in + ic) * p_in), p_in),
-                    std::slice::from_raw_parts(w.add(oc * kk), kk),
-                )
-            };
-            y.fill(0.0);
-            let s = self.stride[2];
-            for kd in 0..k0 {
-                for kh in 0..k1 {
-                    for kw in 0..k2 {
-                        let wv = wk[(kd * k1 + kh) * k2 + kw];
-                        let off_w = (kw * self.dil[2]) as i64 - self.pad[2] as i64;
-                        let (lo, hi) = valid_range(y2, s, off_w, x2);
-                        if lo == hi {
-                            continue;
-                        }
-                        let off_h = (kh * self.dil[1]) as i64 - self.pad[1] as i64;
-                        let (hlo, hhi) = valid_range(y1, self.stride[1], off_h, x1);
-                        let off_d = (kd * self.dil[0]) as i64 - self.pad[0] as i64;
-                        let (dlo, dhi) = valid_range(y0, self.stride[0], off_d, self.x_sp[0]);
-                        for od in dlo..dhi {
-                            let id = (od * self.stride[0]) as i64 + off_d;
-                            for oh in hlo..hhi {
-                                let ih = (oh * self.stride[1]) as i64 + off_h;
-                                let yrow = &mut y[(od * y1 + oh) * y2..][lo..hi];
-                                let base = (id as usize * x1 + ih as usize) * x2;
-                                let start = (base as i64 + (lo * s) as i64 + off_w) as usize;
-                                if s == 1 {
-                                    let src = &xp[start..start + yrow.len()];
-                                    yrow.iter_mut().zip(src).for_each(|(v, x)| *v += wv * x);
-                                } else {
-                                    zip_strided(yrow, &xp[start..], s, |v, x| *v += wv * x);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            let block = Block {
-                offset,
-                rows: 1,
-                cols: p_out,
-                ld: p_out,
-                ch0: oc,
-                channel_rows: true,
-            };
-            // SAFETY: the block is this chunk's part of the result.
-            unsafe { apply_epilogue(&self.epi, args, out, &block) };
-        }
-    }
 }
 
 /// A per-axis attribute padded to three axes: `default` when empty, else `ns` values >= `min`.
@@ -635,7 +567,19 @@ pub fn lower_conv_path(
             .and_then(|t| t.as_f32())
             .ok_or_else(|| unsupported(graph, node, "the weight is not a constant"))?;
         args[plan.w] = Arg::Packed(winograd::transform_weights(w, plan.c_out, plan.c_in));
-        return Ok(lower_winograd(&plan, args, op));
+        let wino = WinoPlan {
+            n: plan.n,
+            c_in: plan.c_in,
+            c_out: plan.c_out,
+            x_hw: [plan.x_sp[1], plan.x_sp[2]],
+            y_hw: [plan.y_sp[1], plan.y_sp[2]],
+            pad: [plan.pad[1], plan.pad[2]],
+            x: plan.x,
+            u: plan.w,
+            out: plan.out,
+            epi: plan.epi,
+        };
+        return Ok(wino.lower(args, op));
     }
     let work = plan.n * plan.dim();
     let flops_per_unit = match plan.split {
@@ -663,50 +607,6 @@ pub fn lower_conv_path(
         op,
         layout: "dense".to_string(),
     })
-}
-
-/// The Winograd kernel of a convolution `winograd::applies` to, `args[plan.w]` holding the
-/// transformed weights.
-fn lower_winograd(plan: &ConvPlan, args: Vec<Arg>, op: String) -> LoweredKernel {
-    let rows = plan.y_sp[1].div_ceil(2);
-    let split = if plan.p_out() >= plan.c_out && rows > 1 {
-        WinoSplit::Rows
-    } else {
-        WinoSplit::Channels
-    };
-    let wp = WinoPlan {
-        n: plan.n,
-        c_in: plan.c_in,
-        c_out: plan.c_out,
-        x_hw: [plan.x_sp[1], plan.x_sp[2]],
-        y_hw: [plan.y_sp[1], plan.y_sp[2]],
-        pad: [plan.pad[1], plan.pad[2]],
-        split,
-        x: plan.x,
-        u: plan.w,
-        out: plan.out,
-        epi: plan.epi.clone(),
-    };
-    let work = wp.n * wp.dim();
-    let min_units = match split {
-        WinoSplit::Rows => 1,
-        WinoSplit::Channels => MIN_CHUNK_CHANNELS / winograd::CHANNEL_UNIT,
-    };
-    let grain = grain_for(wp.unit_flops(), work)
-        .max(min_units)
-        .min(work.max(1));
-    LoweredKernel {
-        kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
-            // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
-            // graph's types, and gives each thread a disjoint range.
-            unsafe { wp.run(args, begin, end) }
-        })),
-        args,
-        work,
-        grain,
-        op,
-        layout: "dense".to_string(),
-    }
 }
 
 /// Checks the node and builds the plan, the arguments and the op name.

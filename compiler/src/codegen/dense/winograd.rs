@@ -19,16 +19,19 @@
 //! The transforms cost rounding: results differ from the direct sum by a few ulps more (the
 //! weights' halvings are exact; the input transform adds up to four values).
 
-use super::{apply_epilogue, Block, EpiStep};
+use super::conv::MIN_CHUNK_CHANNELS;
+use super::{apply_epilogue, grain_for, Block, EpiStep};
+use crate::codegen::{Arg, LoweredKernel};
 use sparsec_ir::Tensor;
 use sparsec_runtime::dense::sgemm;
+use sparsec_runtime::Kernel;
 use std::cell::RefCell;
 
 /// Transformed-tile positions (4 x 4).
 const XI: usize = 16;
 
 /// Output channels per unit when the channels are split.
-pub(crate) const CHANNEL_UNIT: usize = 8;
+const CHANNEL_UNIT: usize = 8;
 
 /// Fewest input and output channels for Winograd: below, the transforms cost more than the
 /// multiplies saved.
@@ -44,7 +47,7 @@ thread_local! {
 
 /// How the parallel dimension of one image is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WinoSplit {
+enum WinoSplit {
     /// Units of one tile row (every output channel).
     Rows,
     /// Units of [`CHANNEL_UNIT`] output channels (every tile).
@@ -66,8 +69,6 @@ pub(crate) struct WinoPlan {
     pub y_hw: [usize; 2],
     /// Padding before the first row and column.
     pub pad: [usize; 2],
-    /// The split of the parallel dimension.
-    pub split: WinoSplit,
     /// Argument indices: input, transformed weights, result.
     pub x: usize,
     /// See `x`.
@@ -130,23 +131,54 @@ pub(crate) fn transform_weights(w: &[f32], c_out: usize, c_in: usize) -> Tensor 
 }
 
 impl WinoPlan {
+    /// The kernel: tile rows are split when the image has at least as many pixels as output
+    /// channels (and two tile rows or more), else output channels, as the im2col path splits.
+    pub(crate) fn lower(self, args: Vec<Arg>, op: String) -> LoweredKernel {
+        let rows = self.tiles().0;
+        let split = if self.y_hw[0] * self.y_hw[1] >= self.c_out && rows > 1 {
+            WinoSplit::Rows
+        } else {
+            WinoSplit::Channels
+        };
+        let work = self.n * self.dim(split);
+        let min_units = match split {
+            WinoSplit::Rows => 1,
+            WinoSplit::Channels => MIN_CHUNK_CHANNELS / CHANNEL_UNIT,
+        };
+        let grain = grain_for(self.unit_flops(split), work)
+            .max(min_units)
+            .min(work.max(1));
+        LoweredKernel {
+            kernel: Kernel::Host(Box::new(move |args: &[*mut u8], begin, end| {
+                // SAFETY: the runtime passes the buffers of `args` in ABI order, sized from the
+                // graph's types, and gives each thread a disjoint range.
+                unsafe { self.run(split, args, begin, end) }
+            })),
+            args,
+            work,
+            grain,
+            op,
+            layout: "dense".to_string(),
+        }
+    }
+
     /// Tile rows and tile columns of one image.
     fn tiles(&self) -> (usize, usize) {
         (self.y_hw[0].div_ceil(2), self.y_hw[1].div_ceil(2))
     }
 
     /// Units of the parallel dimension per image.
-    pub(crate) fn dim(&self) -> usize {
-        match self.split {
+    fn dim(&self, split: WinoSplit) -> usize {
+        match split {
             WinoSplit::Rows => self.tiles().0,
             WinoSplit::Channels => self.c_out.div_ceil(CHANNEL_UNIT),
         }
     }
 
     /// Flops of one unit, as the im2col path would count them (for the chunk size).
-    pub(crate) fn unit_flops(&self) -> usize {
+    fn unit_flops(&self, split: WinoSplit) -> usize {
         let per_pixel = 2 * self.c_in * 9;
-        match self.split {
+        match split {
             WinoSplit::Rows => per_pixel * self.c_out * 2 * self.y_hw[1],
             WinoSplit::Channels => per_pixel * CHANNEL_UNIT * self.y_hw[0] * self.y_hw[1],
         }
@@ -156,8 +188,8 @@ impl WinoPlan {
     ///
     /// # Safety
     /// `args` must hold the buffers the plan was built for.
-    pub(crate) unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
-        let d = self.dim();
+    unsafe fn run(&self, split: WinoSplit, args: &[*mut u8], begin: usize, end: usize) {
+        let d = self.dim(split);
         let (th, _) = self.tiles();
         let mut u = begin;
         while u < end {
@@ -165,7 +197,7 @@ impl WinoPlan {
             let lo = u % d;
             let hi = (end - b * d).min(d);
             u = b * d + hi;
-            let (rows, chans) = match self.split {
+            let (rows, chans) = match split {
                 WinoSplit::Rows => ((lo, hi), (0, self.c_out)),
                 WinoSplit::Channels => (
                     (0, th),

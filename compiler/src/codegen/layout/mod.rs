@@ -48,6 +48,8 @@ pub enum LayerKind {
         kw: usize,
         /// Stride along the first spatial axis.
         stride: usize,
+        /// The dense lowering takes the Winograd path (3x3, stride 1; see `dense/winograd.rs`).
+        winograd: bool,
     },
 }
 
@@ -302,6 +304,10 @@ pub fn describe(graph: &Graph, n: NodeId) -> Option<LayerDesc> {
                 kh: s[2],
                 kw: s.get(3).copied().unwrap_or(1),
                 stride: strides.first().copied().unwrap_or(1).max(1) as usize,
+                winograd: matches!(
+                    crate::codegen::dense::conv_path(graph, n),
+                    Ok(crate::codegen::dense::ConvPath::Winograd)
+                ),
             };
             let pixels: usize = out[2..].iter().product();
             (

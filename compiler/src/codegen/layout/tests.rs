@@ -76,6 +76,7 @@ fn conv_layers_are_planned_with_csr() {
         kh: 3,
         kw: 3,
         stride: 1,
+        winograd: false,
     };
     assert_eq!(cost::candidates(&d).len(), 1);
     let c = choose(d, &CostTable::builtin());
@@ -283,4 +284,50 @@ fn the_host_table_prices_f32x8_kernels_lower_and_keeps_dense_ish_layers_dense() 
     assert_eq!(thick.layout, Layout::Dense, "{}", thick.reason);
     let full = choose(desc(1024, 1024, 64, 1.0, Pattern::Dense), &h);
     assert_eq!(full.layout, Layout::Dense, "{}", full.reason);
+}
+
+#[test]
+fn winograd_convolutions_are_priced_below_im2col_ones() {
+    let t = CostTable::builtin();
+    let mut d = desc(256, 256 * 9, 196, 0.3, Pattern::Unstructured);
+    let conv = |winograd| LayerKind::Conv {
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        winograd,
+    };
+    d.kind = conv(false);
+    let im2col = dense_ns(&d, &t);
+    d.kind = conv(true);
+    let winograd = dense_ns(&d, &t);
+    assert!(winograd < 0.7 * im2col, "{winograd} vs {im2col}");
+}
+
+#[test]
+fn describe_marks_the_convolutions_that_take_the_winograd_path() {
+    use sparsec_ir::{DType, Tensor, TensorType};
+    for (c, stride, want) in [(16, 1, true), (8, 1, false), (16, 2, false)] {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", TensorType::known(DType::F32, &[1, c, 8, 8]));
+        let w = g.add_weight("w", Tensor::from_f32(&[c, c, 3, 3], vec![0.5; c * c * 9]));
+        let o = (8 + 2 - 3) / stride + 1;
+        let op = Op::Conv {
+            auto_pad: "NOTSET".into(),
+            dilations: vec![],
+            group: 1,
+            kernel_shape: vec![],
+            pads: vec![1; 4],
+            strides: vec![stride as i64; 2],
+        };
+        let y = vec![(
+            "y".to_string(),
+            TensorType::known(DType::F32, &[1, c, o, o]),
+        )];
+        let n = g.add_node("conv", op, vec![Some(x), Some(w)], y);
+        let d = describe(&g, n).expect("a layer");
+        let LayerKind::Conv { winograd, .. } = d.kind else {
+            panic!("not a conv")
+        };
+        assert_eq!(winograd, want, "{c} channels, stride {stride}");
+    }
 }

@@ -27,8 +27,8 @@ mod depthwise;
 
 use super::winograd::{self, WinoPlan};
 use super::{
-    apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
-    EpiStep,
+    apply_epilogue, build_epilogue, f32_shape, grain_for, operand, per_image, result, unsupported,
+    Block, EpiStep,
 };
 use crate::codegen::strided::zip_strided;
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
@@ -233,15 +233,7 @@ impl ConvPlan {
             return unsafe { self.images(args, begin, end.min(self.n)) };
         }
         let (d, extent) = (self.dim(), self.extent());
-        if d == 0 {
-            return;
-        }
-        let mut u = begin;
-        while u < end {
-            let b = u / d;
-            let lo = u % d;
-            let hi = (end - b * d).min(d);
-            u = b * d + hi;
+        for (b, lo, hi) in per_image(begin, end, d) {
             let range = (lo * self.unit, (hi * self.unit).min(extent));
             let (c, p) = match self.split {
                 Split::Channels => (range, (0, self.p_out())),

@@ -10,8 +10,8 @@
 //! re-reads (and the library re-packs) only the smaller operand.
 
 use super::{
-    apply_epilogue, build_epilogue, f32_shape, grain_for, operand, result, unsupported, Block,
-    EpiStep,
+    apply_epilogue, build_epilogue, f32_shape, grain_for, operand, per_image, result, unsupported,
+    Block, EpiStep,
 };
 use crate::codegen::{Arg, CodegenError, Epilogue, LoweredKernel};
 use crate::interp::util::broadcast_shape;
@@ -69,19 +69,10 @@ impl MmPlan {
     /// # Safety
     /// `args` must hold the buffers the plan was built for.
     unsafe fn run(&self, args: &[*mut u8], begin: usize, end: usize) {
-        let d = self.dim();
-        if d == 0 {
-            return;
-        }
         let out = args[self.out] as *mut f32;
         let a = args[self.a.arg] as *const f32;
         let b = args[self.b.arg] as *const f32;
-        let mut u = begin;
-        while u < end {
-            let bi = u / d;
-            let lo = u % d;
-            let hi = (end - bi * d).min(d);
-            u = bi * d + hi;
+        for (bi, lo, hi) in per_image(begin, end, self.dim()) {
             let (r0, rows, c0, cols) = if self.split_cols {
                 (0, self.m, lo, hi - lo)
             } else {

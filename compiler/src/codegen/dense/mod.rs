@@ -40,6 +40,25 @@ pub(crate) fn grain_for(flops_per_unit: usize, units: usize) -> usize {
         .clamp(1, units.max(1))
 }
 
+/// The units `begin..end` of a parallel dimension of `images x d` units, as `(image, lo, hi)`:
+/// units `lo..hi` of one image at a time (nothing when `d == 0`).
+pub(crate) fn per_image(
+    begin: usize,
+    end: usize,
+    d: usize,
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    let mut u = begin;
+    std::iter::from_fn(move || {
+        if d == 0 || u >= end {
+            return None;
+        }
+        let (b, lo) = (u / d, u % d);
+        let hi = (end - b * d).min(d);
+        u = b * d + hi;
+        Some((b, lo, hi))
+    })
+}
+
 /// An `Unsupported` error naming the node.
 pub(crate) fn unsupported(
     graph: &Graph,

@@ -20,7 +20,7 @@
 //! weights' halvings are exact; the input transform adds up to four values).
 
 use super::conv::MIN_CHUNK_CHANNELS;
-use super::{apply_epilogue, grain_for, Block, EpiStep};
+use super::{apply_epilogue, grain_for, per_image, Block, EpiStep};
 use crate::codegen::{Arg, LoweredKernel};
 use sparsec_ir::Tensor;
 use sparsec_runtime::dense::sgemm;
@@ -191,12 +191,7 @@ impl WinoPlan {
     unsafe fn run(&self, split: WinoSplit, args: &[*mut u8], begin: usize, end: usize) {
         let d = self.dim(split);
         let (th, _) = self.tiles();
-        let mut u = begin;
-        while u < end {
-            let b = u / d;
-            let lo = u % d;
-            let hi = (end - b * d).min(d);
-            u = b * d + hi;
+        for (b, lo, hi) in per_image(begin, end, d) {
             let (rows, chans) = match split {
                 WinoSplit::Rows => ((lo, hi), (0, self.c_out)),
                 WinoSplit::Channels => (

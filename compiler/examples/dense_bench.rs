@@ -1,8 +1,9 @@
-//! Speed of the dense Conv lowering on ResNet-50 convolutions (batch 1), in GFLOP/s, on one
-//! thread and through the runtime's pool on two (the kernel's `work` split by `parallel_for` as a
-//! plan step would be), with the speed-up; the 1x1 and Winograd convolutions are also timed
-//! forced through im2col on one thread. Each figure is the best and the median of repeated runs: on a shared
-//! machine the best run is the steadier estimate of what the kernel can do.
+//! Speed of the dense Conv lowering on ResNet-50 convolutions and the digits CNN's two wider
+//! ones (batch 1), in GFLOP/s, on one thread and through the runtime's pool on two (the kernel's
+//! `work` split by `parallel_for` as a plan step would be), with the speed-up; the 1x1 and
+//! Winograd convolutions are also timed forced through im2col on one thread. Each figure is the
+//! best and the median of repeated runs: on a shared machine the best run is the steadier
+//! estimate of what the kernel can do.
 //!
 //! Run with `cargo run --release -p sparsec --example dense_bench [reps] [label filter]`.
 
@@ -37,6 +38,8 @@ const CASES: &[Case] = &[
     ("s3 1x1 1024>256", 1024, 256, 14, 1, 1, 0, 1),
     ("s4 1x1 2048>512", 2048, 512, 7, 1, 1, 0, 1),
     ("dw 3x3 (mobilenet)", 32, 32, 112, 3, 1, 1, 32),
+    ("digits c2", 32, 64, 8, 3, 1, 1, 1),
+    ("digits c3", 64, 128, 4, 3, 1, 1, 1),
 ];
 
 fn values(n: usize) -> Vec<f32> {

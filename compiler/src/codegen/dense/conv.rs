@@ -5,7 +5,7 @@
 //! (rows are channels, row stride `P`). Four paths:
 //! - pointwise (1x1, stride 1, no padding): `X'` is the input itself, no copy;
 //! - depthwise (`group == C_in`, one input channel per group): a direct loop per output plane;
-//! - Winograd (3x3, stride 1, constant weights, 16 channels or more each way): `winograd.rs`;
+//! - Winograd (3x3, stride 1, constant weights, enough channels and tiles): `winograd.rs`;
 //! - otherwise im2col: `X'` is built block by block of output pixels in a per-thread scratch
 //!   buffer (grown as needed, never shrunk) sized to stay in L2, then multiplied.
 //!
@@ -121,6 +121,9 @@ pub(crate) struct ConvPlan {
     /// [`Split::Images`]: the im2col block of one image as offsets into the image followed by one
     /// zero (`c_in * p_in` addresses the zero), `kg x p_out` of them.
     gather: Vec<u32>,
+    /// Winograd can compute this convolution (geometry and a constant weight), whether or not
+    /// it was chosen.
+    winograd_ok: bool,
     x: usize,
     w: usize,
     epi: Vec<EpiStep>,
@@ -533,7 +536,8 @@ pub fn lower_conv(
     lower_conv_path(graph, node, epilogue, None)
 }
 
-/// [`lower_conv`] with the path forced (for benchmarks): `Im2col` always applies, `Pointwise`
+/// [`lower_conv`] with the path forced (for benchmarks and tests): `Im2col` always applies,
+/// `Winograd` wherever it can compute the convolution (even where it does not pay), `Pointwise`
 /// and `Depthwise` only where [`lower_conv`] would choose them.
 pub fn lower_conv_path(
     graph: &Graph,
@@ -543,7 +547,8 @@ pub fn lower_conv_path(
 ) -> Result<LoweredKernel, CodegenError> {
     let (mut plan, mut args, op) = build_plan(graph, node, epilogue)?;
     if let Some(p) = path.filter(|&p| p != plan.path) {
-        if p != Path::Im2col {
+        let forced_winograd = p == Path::Winograd && plan.winograd_ok;
+        if p != Path::Im2col && !forced_winograd {
             return Err(unsupported(
                 graph,
                 node,
@@ -712,9 +717,9 @@ pub(crate) fn build_plan(
     // Batches of small images keep im2col: it batches them into one GEMM (`Split::Images`),
     // where Winograd would run GEMMs a few tiles wide per image.
     let small_images = n > 1 && ys.iter().product::<usize>() < BATCH_PIXELS;
-    let winograd = winograd::applies(kernel, &st, &dil, g, c_in, c_out)
-        && !small_images
+    let winograd_ok = winograd::applies(kernel, &st, &dil, g)
         && graph.const_data(wv).is_some_and(|t| t.as_f32().is_some());
+    let winograd = winograd_ok && winograd::pays(c_in, c_out, &ys) && !small_images;
     let path = if g == c_in && g > 1 {
         Path::Depthwise
     } else if pointwise {
@@ -740,6 +745,7 @@ pub(crate) fn build_plan(
         unit: 1,
         pixel_block: PIXEL_PANEL,
         gather: Vec::new(),
+        winograd_ok,
         x: 0,
         w: 1,
         epi,

@@ -39,6 +39,15 @@ const CHANNEL_UNIT: usize = 8;
 /// multiplies saved.
 const MIN_CHANNELS: usize = 16;
 
+/// Fewest tiles per image for Winograd (a 6x6 output).
+const MIN_TILES: usize = 9;
+
+/// Fewest input channels for Winograd on images of fewer than [`MANY_TILES`] tiles.
+const FEW_TILES_CHANNELS: usize = 64;
+
+/// Tiles per image from which [`MIN_CHANNELS`] input channels suffice (a 20x20 output).
+const MANY_TILES: usize = 100;
+
 /// Target tiles per block: enough columns for the GEMMs to run at speed.
 const BLOCK_TILES: usize = 96;
 
@@ -81,23 +90,26 @@ pub(crate) struct WinoPlan {
     pub epi: Vec<EpiStep>,
 }
 
-/// Whether Winograd applies to a convolution of this geometry (2-D, 3x3, stride 1, dilation 1,
-/// one group) and is worth it: with few channels the transforms cost more than the saved
-/// multiplies.
-pub(crate) fn applies(
-    kernel: &[usize],
-    stride: &[usize],
-    dil: &[usize],
-    group: usize,
-    c_in: usize,
-    c_out: usize,
-) -> bool {
-    kernel == [3, 3]
-        && stride.iter().all(|&s| s == 1)
-        && dil.iter().all(|&d| d == 1)
-        && group == 1
-        && c_in >= MIN_CHANNELS
+/// Whether Winograd can compute a convolution of this geometry: 2-D, 3x3, stride 1, dilation 1,
+/// one group (the weight must also be a constant, which the caller checks).
+pub(crate) fn applies(kernel: &[usize], stride: &[usize], dil: &[usize], group: usize) -> bool {
+    kernel == [3, 3] && stride.iter().all(|&s| s == 1) && dil.iter().all(|&d| d == 1) && group == 1
+}
+
+/// Whether Winograd is worth it for one image of `out_hw` output pixels: with few channels the
+/// transforms cost more than the saved multiplies, and with few tiles the 16 GEMMs are too
+/// narrow to run at speed. Measured against im2col on one thread (`dense_bench`, GFLOP/s):
+/// 4x4 outputs (4 tiles) lose at every width (256 channels 46 against 84, 512 channels 30 against
+/// 80); 6x6 (9 tiles) win with 256 channels (99 against 72) but lose with 48 (40 against 42);
+/// 8x8 (16 tiles) lose with 32 input channels (42 against 52) and win from 64 (56 against 52;
+/// 169 against 87 with 256); 16x16 with 32 channels is even (50 against 53) and 28x28 wins (90
+/// against 77).
+pub(crate) fn pays(c_in: usize, c_out: usize, out_hw: &[usize]) -> bool {
+    let tiles: usize = out_hw.iter().map(|d| d.div_ceil(2)).product();
+    c_in >= MIN_CHANNELS
         && c_out >= MIN_CHANNELS
+        && tiles >= MIN_TILES
+        && (c_in >= FEW_TILES_CHANNELS || tiles >= MANY_TILES)
 }
 
 /// `U = G g Gᵀ` for every output and input channel: `16 x c_out x c_in`, position-major.

@@ -306,11 +306,19 @@ fn winograd_convolutions_are_priced_below_im2col_ones() {
 #[test]
 fn describe_marks_the_convolutions_that_take_the_winograd_path() {
     use sparsec_ir::{DType, Tensor, TensorType};
-    for (c, stride, want) in [(16, 1, true), (8, 1, false), (16, 2, false)] {
+    // The choice itself is `winograd::pays`'s (tested with the lowering); here, that `describe`
+    // follows it: 64 channels on 8x8 take Winograd, too few channels, a stride or too few tiles
+    // do not.
+    for (c, hw, stride, want) in [
+        (64, 8, 1, true),
+        (8, 8, 1, false),
+        (64, 8, 2, false),
+        (64, 4, 1, false),
+    ] {
         let mut g = Graph::new("g");
-        let x = g.add_input("x", TensorType::known(DType::F32, &[1, c, 8, 8]));
+        let x = g.add_input("x", TensorType::known(DType::F32, &[1, c, hw, hw]));
         let w = g.add_weight("w", Tensor::from_f32(&[c, c, 3, 3], vec![0.5; c * c * 9]));
-        let o = (8 + 2 - 3) / stride + 1;
+        let o = (hw + 2 - 3) / stride + 1;
         let op = Op::Conv {
             auto_pad: "NOTSET".into(),
             dilations: vec![],
@@ -328,6 +336,6 @@ fn describe_marks_the_convolutions_that_take_the_winograd_path() {
         let LayerKind::Conv { winograd, .. } = d.kind else {
             panic!("not a conv")
         };
-        assert_eq!(winograd, want, "{c} channels, stride {stride}");
+        assert_eq!(winograd, want, "{c} channels, {hw}x{hw}, stride {stride}");
     }
 }

@@ -295,6 +295,39 @@ fn batches_images_of_few_pixels() {
     }
 }
 
+#[test]
+fn single_small_images_gather_their_im2col() {
+    // `(input channels, output channels, size, kernel, stride, pad)` and whether the im2col of a
+    // single image goes through the offset table: under 128 output pixels on the im2col path.
+    let shapes = [
+        (64, 128, 4, 3, 1, 1, true),
+        (32, 64, 8, 3, 1, 1, true),
+        (5, 7, 9, 3, 2, 0, true),
+        (16, 16, 12, 3, 1, 1, false),
+        (8, 8, 8, 1, 1, 0, false),
+    ];
+    for (ci, co, hw, k, st, pad, gathers) in shapes {
+        let mut env = Env::new();
+        let x = env.input(&[1, ci, hw, hw]);
+        let w = env.weight(&[co, ci, k, k]);
+        let b = env.weight(&[co]);
+        let node = env.node(square_conv(pad, st, 1), vec![Some(x), Some(w), Some(b)]);
+        let (plan, _, _) = build_plan(&env.g, node, &[]).expect("plans");
+        let case = format!("{ci}>{co} {hw}x{hw} {k}x{k} stride {st}");
+        assert_eq!(plan.gathers(), gathers, "{case}");
+        assert_ne!(plan.split_kind().0, Split::Images, "{case}");
+        let y = env.data[&env.g.node(node).outputs[0]].shape().to_vec();
+        let res = env.input(&y);
+        check(
+            &env,
+            node,
+            &[Epilogue::AddTensor(res), Epilogue::Relu],
+            1,
+            lower_conv,
+        );
+    }
+}
+
 /// Convolutions that take the Winograd path: odd and even output sizes, symmetric, asymmetric,
 /// `SAME` and no padding, batches, several tile-row blocks, and both splits (tile rows; output
 /// channels with a ragged last unit).

@@ -1,5 +1,5 @@
-//! Speed of the dense Conv lowering on ResNet-50 convolutions and the digits CNN's two wider
-//! ones (batch 1), in GFLOP/s, on one thread and through the runtime's pool on two (the kernel's
+//! Speed of the dense Conv lowering on ResNet-50 convolutions, the digits CNN's two wider ones
+//! and depthwise layers (batch 1), in GFLOP/s, on one thread and through the runtime's pool on two (the kernel's
 //! `work` split by `parallel_for` as a plan step would be), with the speed-up; the 1x1 and
 //! Winograd convolutions are also timed forced through im2col on one thread. Each figure is the
 //! best and the median of repeated runs: on a shared machine the best run is the steadier
@@ -38,6 +38,9 @@ const CASES: &[Case] = &[
     ("s3 1x1 1024>256", 1024, 256, 14, 1, 1, 0, 1),
     ("s4 1x1 2048>512", 2048, 512, 7, 1, 1, 0, 1),
     ("dw 3x3 (mobilenet)", 32, 32, 112, 3, 1, 1, 32),
+    ("dw 3x3 (shufflenet 28)", 136, 136, 28, 3, 1, 1, 136),
+    ("dw 3x3 (shufflenet 14)", 272, 272, 14, 3, 1, 1, 272),
+    ("dw 3x3 (shufflenet 7)", 544, 544, 7, 3, 1, 1, 544),
     ("digits c2", 32, 64, 8, 3, 1, 1, 1),
     ("digits c3", 64, 128, 4, 3, 1, 1, 1),
 ];

@@ -128,6 +128,24 @@ fn cases() -> Vec<C> {
             ..c(&[1, 3, 10], &[2, 3, 3], 1, Im2col)
         },
         c(&[1, 3, 10], &[3, 1, 4], 3, Depthwise),
+        // Stride 1 on rows of at most 32 values: the padded-plane loop, with a channel
+        // multiplier, symmetric, asymmetric and wide padding; then a wider row (the row walk).
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 4, 7, 7], &[8, 1, 3, 3], 4, Depthwise)
+        },
+        C {
+            pads: &[0, 2, 1, 0],
+            ..c(&[2, 3, 6, 9], &[3, 1, 3, 3], 3, Depthwise)
+        },
+        C {
+            pads: &[2, 2, 2, 2],
+            ..c(&[1, 3, 9, 8], &[3, 1, 5, 5], 3, Depthwise)
+        },
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 2, 3, 40], &[2, 1, 3, 3], 2, Depthwise)
+        },
         C {
             pads: &[1, 0, 0, 0, 1, 1],
             ..c(&[1, 2, 4, 5, 6], &[3, 2, 2, 3, 2], 1, Im2col)

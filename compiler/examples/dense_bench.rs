@@ -1,9 +1,9 @@
 //! Speed of the dense Conv lowering on ResNet-50 convolutions, the digits CNN's two wider ones
-//! and depthwise layers (batch 1), in GFLOP/s, on one thread and through the runtime's pool on two (the kernel's
-//! `work` split by `parallel_for` as a plan step would be), with the speed-up; the 1x1 and
-//! Winograd convolutions are also timed forced through im2col on one thread. Each figure is the
-//! best and the median of repeated runs: on a shared machine the best run is the steadier
-//! estimate of what the kernel can do.
+//! and depthwise layers (batch 1), in GFLOP/s, on one thread and through the runtime's pool on
+//! two (the kernel's `work` split by `parallel_for` as a plan step would be), with the speed-up;
+//! the 1x1 and Winograd convolutions are also timed forced through im2col on one thread. Each
+//! figure is the best and the median of repeated runs: on a shared machine the best run is the
+//! steadier estimate of what the kernel can do.
 //!
 //! Run with `cargo run --release -p sparsec --example dense_bench [reps] [label filter]`.
 

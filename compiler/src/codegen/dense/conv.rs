@@ -21,8 +21,8 @@
 //! output pixels (the digits CNN's 8 x 8 and 4 x 4 maps) split images instead: the im2col blocks
 //! of several images, gathered through an offset table built at lowering, sit side by side and
 //! make one GEMM. A single image that small keeps the channel or pixel split and gathers its
-//! im2col blocks through the same table. Spatial axes are padded to three with unit sizes so one code path serves every
-//! rank.
+//! im2col blocks through the same table. Spatial axes are padded to three with unit sizes so
+//! one code path serves every rank.
 
 mod depthwise;
 

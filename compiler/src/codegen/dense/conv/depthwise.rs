@@ -93,6 +93,9 @@ impl ConvPlan {
         let [_, y1, y2] = self.y_sp;
         let [_, x1, x2] = self.x_sp;
         let [_, k1, k2] = self.k;
+        if y.is_empty() {
+            return;
+        }
         let (ph, pw) = (self.pad[1], self.pad[2]);
         let (hp, wp) = (y1 + k1 - 1, y2 + k2 - 1);
         // The last tap reads `k2 - 1` values past the padded plane: they stay zero.

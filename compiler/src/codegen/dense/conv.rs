@@ -214,8 +214,8 @@ impl ConvPlan {
             let mut cols = vec![0.0f32; kg * p_out];
             // SAFETY: `ids` holds the `c_in` input planes of one image.
             unsafe { self.im2col(ids.as_ptr(), 0, p_out, p_out, &mut cols) };
-            // Every offset is at most `image` (the values are 0 or positions plus one), which
-            // `images` and `gather_im2col` rely on to read without bounds checks.
+            // Every offset is at most `image` (the values are 0 or positions plus one); `image`
+            // reads as the padding's zero (`gather_row`).
             self.gather = cols
                 .iter()
                 .map(|&v| if v == 0.0 { image } else { v as usize - 1 }.min(image) as u32)
@@ -367,26 +367,18 @@ impl ConvPlan {
             while b < b1 {
                 let g = per_group.min(b1 - b);
                 let cols = g * p_out;
-                if scratch.len() < (kg + c_out) * cols + image + 1 {
-                    scratch.resize((kg + c_out) * cols + image + 1, 0.0);
+                if scratch.len() < (kg + c_out) * cols {
+                    scratch.resize((kg + c_out) * cols, 0.0);
                 }
-                let (xs, rest) = scratch.split_at_mut(kg * cols);
-                let (ys, img) = rest.split_at_mut(c_out * cols);
+                let (xs, ys) = scratch.split_at_mut(kg * cols);
                 for i in 0..g {
                     // SAFETY: image `b + i` is inside `X`.
-                    let src = unsafe { std::slice::from_raw_parts(x.add((b + i) * image), image) };
-                    img[..image].copy_from_slice(src);
-                    img[image] = 0.0;
-                    let img = &img[..=image];
+                    let img = unsafe { std::slice::from_raw_parts(x.add((b + i) * image), image) };
                     for (row, idx) in xs
                         .chunks_exact_mut(cols)
                         .zip(self.gather.chunks_exact(p_out))
                     {
-                        let dst = &mut row[i * p_out..(i + 1) * p_out];
-                        // SAFETY: every offset of the table is at most `image` (set_split).
-                        dst.iter_mut()
-                            .zip(idx)
-                            .for_each(|(d, &k)| *d = unsafe { *img.get_unchecked(k as usize) });
+                        gather_row(&mut row[i * p_out..(i + 1) * p_out], idx, img);
                     }
                 }
                 // SAFETY: `W` is `c_out x kg`, the scratch blocks are `kg x cols` and
@@ -450,10 +442,7 @@ impl ConvPlan {
             .chunks_exact_mut(cols)
             .zip(self.gather.chunks_exact(self.p_out()))
         {
-            for (d, &k) in row.iter_mut().zip(&idx[q..q + cols]) {
-                // Offset `image` stands for the padding.
-                *d = img.get(k as usize).copied().unwrap_or(0.0);
-            }
+            gather_row(row, &idx[q..q + cols], img);
         }
     }
 
@@ -525,6 +514,14 @@ impl ConvPlan {
                 }
             }
         }
+    }
+}
+
+/// `dst[j] = img[idx[j]]` through an offset table: offset `img.len()` stands for the padding
+/// and reads zero.
+fn gather_row(dst: &mut [f32], idx: &[u32], img: &[f32]) {
+    for (d, &k) in dst.iter_mut().zip(idx) {
+        *d = img.get(k as usize).copied().unwrap_or(0.0);
     }
 }
 

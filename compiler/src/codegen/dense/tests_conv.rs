@@ -262,7 +262,14 @@ fn splits_resnet50_shapes_as_intended() {
         (64, 64, 56, 3, 1, 1, Split::Pixels, 16),
         (256, 256, 14, 3, 1, 1, Split::Pixels, 16),
         (512, 512, 7, 3, 1, 1, Split::Channels, 8),
-        (64, 256, 56, 1, 1, 0, Split::Pixels, 16),
+        // Pointwise: at least `POINTWISE_CHANNEL_SPLIT` output channels split channels.
+        (64, 64, 56, 1, 1, 0, Split::Pixels, 16),
+        (256, 128, 56, 1, 1, 0, Split::Pixels, 16),
+        (64, 256, 56, 1, 1, 0, Split::Channels, 8),
+        (128, 512, 28, 1, 1, 0, Split::Channels, 8),
+        // Strided 1x1 (im2col of one position): pixels only while they outnumber the channels.
+        (256, 512, 56, 1, 2, 0, Split::Pixels, 16),
+        (512, 1024, 28, 1, 2, 0, Split::Channels, 8),
         (1024, 256, 14, 1, 1, 0, Split::Channels, 8),
         (1024, 128, 14, 1, 1, 0, Split::Pixels, 16),
         (256, 1024, 14, 1, 1, 0, Split::Channels, 8),

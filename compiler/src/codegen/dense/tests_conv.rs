@@ -354,8 +354,8 @@ fn single_small_images_gather_their_im2col() {
 }
 
 /// Convolutions that take the Winograd path: odd and even output sizes, symmetric, asymmetric,
-/// `SAME` and no padding, batches, several tile-row blocks, and both splits (tile rows; output
-/// channels with a ragged last unit).
+/// `SAME` and no padding, batches, several tile-row blocks, both splits (tile rows; output
+/// channels with a ragged last unit), and several blocks of the transformed weights.
 fn winograd_cases() -> Vec<C> {
     use Path::*;
     vec![
@@ -383,6 +383,12 @@ fn winograd_cases() -> Vec<C> {
         C {
             pads: &[1, 1, 1, 1],
             ..c(&[3, 24, 12, 11], &[16, 24, 3, 3], 1, Winograd)
+        },
+        // Output channels over three blocks of `U`, the last one partial; the channel chunks
+        // of `check` start inside blocks.
+        C {
+            pads: &[1, 1, 1, 1],
+            ..c(&[1, 16, 6, 6], &[136, 16, 3, 3], 1, Winograd)
         },
     ]
 }

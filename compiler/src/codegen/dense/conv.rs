@@ -11,21 +11,20 @@
 //!
 //! The parallel dimension is `N x` units of output pixels or of output channels. Pixel units are
 //! panels of [`PIXEL_PANEL`] pixels, the row count of the GEMM microkernel (the library puts the
-//! result's unit-stride axis, the pixels, along its rows), so the boundaries of the chunks the
-//! pool hands out never add a ragged panel, and im2col blocks are evened out within a chunk
-//! instead of leaving a small remainder. Pixels are split when the image has at least as many
-//! pixels as output channels (early layers) and, on the im2col path, also while it has enough
-//! panels to share ([`MIN_IM2COL_PANELS`]): splitting channels there would make every chunk
-//! rebuild the same im2col block. Two exceptions (one group) split channels sooner: pointwise
-//! convolutions with [`POINTWISE_CHANNEL_SPLIT`] or more output channels (a chunk's result is
-//! then whole planes, not a slice of each), and strided 1x1 ones (their im2col is a cheap copy)
-//! whenever they have fewer pixels than channels. Late layers split [`CHANNEL_UNIT`] channels at a time;
-//! depthwise splits channels one by one. Batches of images with fewer than [`BATCH_PIXELS`]
-//! output pixels (the digits CNN's 8 x 8 and 4 x 4 maps) split images instead: the im2col blocks
-//! of several images, gathered through an offset table built at lowering, sit side by side and
-//! make one GEMM. A single image that small keeps the channel or pixel split and gathers its
-//! im2col blocks through the same table. Spatial axes are padded to three with unit sizes so
-//! one code path serves every rank.
+//! result's unit-stride axis, the pixels, along its rows), so the boundaries of the chunks the pool
+//! hands out never add a ragged panel, and im2col blocks are evened out within a chunk instead of
+//! leaving a small remainder. Pixels are split when the image has at least as many pixels as output
+//! channels (early layers) and, on the im2col path, also while it has enough panels to share
+//! ([`MIN_IM2COL_PANELS`]): splitting channels there would make every chunk rebuild the same im2col
+//! block. Two exceptions (one group) split channels sooner: pointwise convolutions with
+//! [`POINTWISE_CHANNEL_SPLIT`] or more output channels (a chunk's result is then whole planes, not
+//! a slice of each), and strided 1x1 ones (their im2col is a cheap copy) whenever they have fewer
+//! pixels than channels. Late layers split [`CHANNEL_UNIT`] channels at a time; depthwise splits
+//! channels one by one. Batches of images with fewer than [`BATCH_PIXELS`] output pixels (the
+//! digits CNN's 8 x 8 and 4 x 4 maps) split images instead: the im2col blocks of several images,
+//! gathered through an offset table built at lowering, sit side by side and make one GEMM. A single
+//! image that small keeps the channel or pixel split and gathers its im2col blocks through the same
+//! table. Spatial axes are padded to three with unit sizes so one code path serves every rank.
 
 mod depthwise;
 

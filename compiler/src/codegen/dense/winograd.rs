@@ -8,12 +8,13 @@
 //! x T)` for `T` tiles. That is 16 multiplies per tile and channel pair where im2col + GEMM does
 //! 36, and no im2col copy; the transforms are additions only (and halvings of the weights).
 //!
-//! - `U = G g Gᵀ` is computed at lowering (an `Arg::Packed` of `16 x Cout x Cin`), each `U[ξ]`
-//!   stored in blocks of [`U_BLOCK`] output channels, column-major: the panels the library's
-//!   microkernel reads, so it streams `U` without packing it and puts channels along the 64 rows
-//!   of its microkernel, where tiles would fill them poorly (a 7x7 output has 16 tiles). `M[ξ]`
-//!   is stored channels fastest (`T x Cout`). Against `U` row-major and `M` tile-fastest,
-//!   ResNet-50's 7x7x512 layer ran 69 -> 126 GFLOP/s on one thread, 14x14x256 112 -> 153.
+//! - `U = G g Gᵀ` is computed at lowering (an `Arg::Packed` of `16 x Cout x Cin`, `Cout`
+//!   rounded up to whole blocks), each `U[ξ]` stored in blocks of [`U_BLOCK`] output channels,
+//!   column-major: the panels the library's microkernel reads, so it streams `U` without
+//!   packing it and puts channels along the 64 rows of its microkernel, where tiles would fill
+//!   them poorly (a 7x7 output has 16 tiles). `M[ξ]` is stored channels fastest (`T x Cout`).
+//!   Against `U` row-major and `M` tile-fastest, ResNet-50's 7x7x512 layer ran 69 -> 126
+//!   GFLOP/s on one thread, 14x14x256 112 -> 153.
 //! - A chunk of work is a range of tile rows (all channels) or of output channels (all tiles).
 //!   Tiles are taken in blocks of whole tile rows; per block the input transform fills `V`, the 16
 //!   GEMMs fill `M` (one per block of `U` the chunk's channels overlap), and the output transform
